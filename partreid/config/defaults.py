@@ -1,0 +1,236 @@
+"""Every configuration key of partreid, with its default and what it means.
+
+YAML files only override these keys (`_BASE_` inheritance); a key that is not
+declared here is rejected with its name. Projects add their own keys through an
+`add_<project>_config(cfg)` function before the YAML is merged.
+
+Units: every schedule length (training length, LR steps, warm-up, evaluation and
+checkpoint periods, mixer start) is given in *epochs*; the trainer converts them to
+iterations in one place (`partreid.solver.schedule.EpochSchedule`) and logs the result.
+"""
+from .config import CfgNode as CN
+
+_C = CN()
+
+# Config format version; bumped when a key is renamed or its meaning changes, and
+# old files are upgraded in `partreid.config.config.upgrade_config`.
+_C.VERSION = 1
+
+# Global seed for python, numpy, torch and the samplers. A negative value draws a
+# seed from the OS and logs it, so that the run can still be reproduced.
+_C.SEED = 0
+# Where logs, config.yaml, metrics.json and checkpoints go.
+_C.OUTPUT_DIR = "./output"
+# Ask cuDNN to autotune convolutions (faster on fixed input sizes; not bit-reproducible).
+_C.CUDNN_BENCHMARK = True
+# Use deterministic algorithms where PyTorch offers them (slower; for debugging).
+_C.DETERMINISTIC = False
+
+# -----------------------------------------------------------------------------
+# Model
+# -----------------------------------------------------------------------------
+_C.MODEL = CN()
+# Registered META_ARCH name.
+_C.MODEL.META_ARCHITECTURE = "PartBaseline"
+# "auto" (CUDA when available, else CPU), "cpu" or "cuda".
+_C.MODEL.DEVICE = "auto"
+# A checkpoint (.pth) whose "model" weights are loaded before training or evaluation.
+_C.MODEL.WEIGHTS = ""
+# Per-channel pixel statistics in 0..255 scale (ImageNet); the loader yields uint8
+# images and the model normalises on its device, which keeps host->device copies small.
+_C.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
+_C.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
+# Number of training identities; 0 takes it from the training dataset.
+_C.MODEL.NUM_CLASSES = 0
+# Train with channels_last memory format (faster convolutions on tensor cores).
+_C.MODEL.CHANNELS_LAST = True
+
+_C.MODEL.BACKBONE = CN()
+# Registered BACKBONE name.
+_C.MODEL.BACKBONE.NAME = "ResNet"
+# ResNet depth: 18, 34, 50 or 101.
+_C.MODEL.BACKBONE.DEPTH = 50
+# Stride of layer4; 1 keeps a 24x8 map at 384x128 input (standard in ReID).
+_C.MODEL.BACKBONE.LAST_STRIDE = 1
+# torchvision-format state dict of ImageNet weights; empty = random init (warned).
+_C.MODEL.BACKBONE.PRETRAIN_PATH = ""
+# ResNet stages (3 and/or 4) followed by MPANet's modality-alleviation module
+# (a learned channel gate between x and InstanceNorm(x)). Empty = none.
+_C.MODEL.BACKBONE.MODALITY_ALLEVIATION = []
+# "BN" or "SyncBN" (multi-GPU).
+_C.MODEL.BACKBONE.NORM = "BN"
+
+_C.MODEL.PART_HEAD = CN()
+# Registered PART_HEAD name: "PartDetector" (learned part maps) or "Stripes" (PCB).
+_C.MODEL.PART_HEAD.NAME = "PartDetector"
+# Number of parts M.
+_C.MODEL.PART_HEAD.NUM_PARTS = 6
+
+_C.MODEL.CLASSIFIER = CN()
+# Momentum of the EMA "mean" modality classifiers used by the modality learning loss.
+_C.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.8
+
+# Losses: a list of registered LOSS names; each reads its own weight below.
+_C.MODEL.LOSSES = CN()
+_C.MODEL.LOSSES.NAMES = [
+    "IdentityLoss",
+    "ModalitySpecificIDLoss",
+    "ModalityLearningLoss",
+    "CenterClusterLoss",
+    "PartSeparationLoss",
+]
+_C.MODEL.LOSSES.ID = CN()
+_C.MODEL.LOSSES.ID.WEIGHT = 1.0
+# Label smoothing epsilon of the identity cross-entropy (0 = plain CE).
+_C.MODEL.LOSSES.ID.LABEL_SMOOTHING = 0.0
+_C.MODEL.LOSSES.SID = CN()
+_C.MODEL.LOSSES.SID.WEIGHT = 0.5
+# MPANet's code adds the modality-specific CE twice (effective weight 2x WEIGHT);
+# False follows the supplementary's formula.
+_C.MODEL.LOSSES.SID.COUNT_TWICE = False
+_C.MODEL.LOSSES.ML = CN()
+_C.MODEL.LOSSES.ML.WEIGHT = 2.5
+_C.MODEL.LOSSES.CC = CN()
+_C.MODEL.LOSSES.CC.WEIGHT = 1.0
+# Least margin rho between identity centres.
+_C.MODEL.LOSSES.CC.MARGIN = 0.7
+_C.MODEL.LOSSES.SEP = CN()
+_C.MODEL.LOSSES.SEP.WEIGHT = 0.5
+_C.MODEL.LOSSES.TRIPLET = CN()
+_C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
+_C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3
+
+# Regularisers that mix samples during training (MixUp, CutMix, PartMix, ...).
+_C.MODEL.MIXER = CN()
+# Registered MIXER name; "NoMix" trains the plain baseline.
+_C.MODEL.MIXER.NAME = "NoMix"
+# Epoch from which the mixer is active (before it: the baseline warm-up).
+_C.MODEL.MIXER.START_EPOCH = 0
+# Probability of mixing a given batch.
+_C.MODEL.MIXER.PROB = 1.0
+# Beta(ALPHA, ALPHA) for the mixing ratio of MixUp / Manifold MixUp / CutMix.
+_C.MODEL.MIXER.ALPHA = 1.0
+# ResNet stages (0 = input stem output .. 4) among which Manifold MixUp draws its layer.
+_C.MODEL.MIXER.MANIFOLD_STAGES = [1, 2, 3]
+
+# -----------------------------------------------------------------------------
+# Input pipeline
+# -----------------------------------------------------------------------------
+_C.INPUT = CN()
+# (height, width) of training and test images.
+_C.INPUT.SIZE_TRAIN = [384, 128]
+_C.INPUT.SIZE_TEST = [384, 128]
+# Zero padding before the random crop back to SIZE_TRAIN.
+_C.INPUT.PADDING = 10
+_C.INPUT.FLIP_PROB = 0.5
+_C.INPUT.RANDOM_ERASING = CN()
+_C.INPUT.RANDOM_ERASING.ENABLED = True
+_C.INPUT.RANDOM_ERASING.PROB = 0.5
+# Image decoder: "opencv" (faster) or "pil".
+_C.INPUT.DECODER = "opencv"
+# Keep decoded, resized training images in memory (small datasets only).
+_C.INPUT.CACHE_IMAGES = False
+
+# -----------------------------------------------------------------------------
+# Datasets
+# -----------------------------------------------------------------------------
+_C.DATASETS = CN()
+# Registered DATASET names.
+_C.DATASETS.TRAIN = "SynthVI"
+_C.DATASETS.TEST = "SynthVI"
+# Folder that holds one sub-folder per dataset (see datasets/README.md).
+_C.DATASETS.ROOT = "datasets"
+# RegDB split trial (1..10); each trial is a separate model in the protocol.
+_C.DATASETS.REGDB_TRIAL = 1
+_C.DATASETS.SYNTHVI = CN()
+# Generate SynthVI under DATASETS.ROOT when it is missing.
+_C.DATASETS.SYNTHVI.AUTO_GENERATE = True
+# Identities (train+val / test) and images per identity per camera for generation.
+_C.DATASETS.SYNTHVI.NUM_TRAIN_IDS = 64
+_C.DATASETS.SYNTHVI.NUM_TEST_IDS = 32
+_C.DATASETS.SYNTHVI.IMAGES_PER_CAMERA = 4
+# Size (height, width) of the generated crops.
+_C.DATASETS.SYNTHVI.IMAGE_SIZE = [128, 64]
+# Generator seed (the data is a pure function of these keys).
+_C.DATASETS.SYNTHVI.SEED = 0
+
+# -----------------------------------------------------------------------------
+# Data loader
+# -----------------------------------------------------------------------------
+_C.DATALOADER = CN()
+# Registered SAMPLER name.
+_C.DATALOADER.SAMPLER = "CrossModalitySampler"
+# P identities x K instances per batch (K/2 visible + K/2 infrared for the
+# cross-modality sampler); the batch size is P*K.
+_C.DATALOADER.NUM_IDENTITIES = 16
+_C.DATALOADER.NUM_INSTANCES = 8
+# Iterations per epoch; 0 derives it from the dataset (number of training images of
+# the smaller modality // (P*K/2)). Pin it to make a schedule independent of the data.
+_C.DATALOADER.ITERS_PER_EPOCH = 0
+_C.DATALOADER.NUM_WORKERS = 4
+_C.DATALOADER.PIN_MEMORY = True
+_C.DATALOADER.PERSISTENT_WORKERS = True
+
+# -----------------------------------------------------------------------------
+# Solver
+# -----------------------------------------------------------------------------
+_C.SOLVER = CN()
+# "Adam", "AdamW" or "SGD".
+_C.SOLVER.OPTIMIZER = "Adam"
+_C.SOLVER.BASE_LR = 3.5e-4
+_C.SOLVER.WEIGHT_DECAY = 5e-4
+_C.SOLVER.MOMENTUM = 0.9
+# LR of the backbone relative to BASE_LR.
+_C.SOLVER.BACKBONE_LR_FACTOR = 1.0
+# Training length in epochs.
+_C.SOLVER.MAX_EPOCHS = 120
+# Epochs at which the LR is multiplied by GAMMA.
+_C.SOLVER.STEPS = [80, 120]
+_C.SOLVER.GAMMA = 0.1
+# Linear LR warm-up: length in epochs and the starting factor.
+_C.SOLVER.WARMUP_EPOCHS = 0.0
+_C.SOLVER.WARMUP_FACTOR = 0.01
+# Clip the global gradient norm (0 = off).
+_C.SOLVER.CLIP_GRAD_NORM = 0.0
+# Checkpoint period in epochs, and how many periodic checkpoints to keep.
+_C.SOLVER.CHECKPOINT_PERIOD = 10
+_C.SOLVER.MAX_TO_KEEP = 3
+# Console/metrics.json logging period in iterations.
+_C.SOLVER.LOG_PERIOD = 20
+
+_C.SOLVER.AMP = CN()
+# Mixed precision on CUDA (ignored on the CPU).
+_C.SOLVER.AMP.ENABLED = True
+# "auto" (bf16 where supported, else fp16 with a grad scaler), "bf16" or "fp16".
+_C.SOLVER.AMP.DTYPE = "auto"
+# Compile the model with torch.compile (CUDA only; first iterations are slow).
+_C.SOLVER.COMPILE = False
+
+# -----------------------------------------------------------------------------
+# Test
+# -----------------------------------------------------------------------------
+_C.TEST = CN()
+# Evaluation period in epochs (0 = only after training).
+_C.TEST.EVAL_PERIOD = 10
+_C.TEST.IMS_PER_BATCH = 128
+# Registered EVALUATOR name; empty = the test dataset's default evaluator.
+_C.TEST.EVALUATOR = ""
+# Metric that selects model_best.pth ("Rank-1", "mAP", "mINP").
+_C.TEST.BEST_METRIC = "mAP"
+# Average features of the image and its horizontal flip.
+_C.TEST.FLIP_FEATURES = False
+# Number of random gallery draws averaged by the SYSU-MM01 / LLCM protocols.
+_C.TEST.NUM_TRIALS = 10
+# Batch of queries ranked at once (bounds the memory of the distance matrix).
+_C.TEST.RANK_BATCH = 1024
+_C.TEST.SYSU = CN()
+# Search modes to report: "all" and/or "indoor".
+_C.TEST.SYSU.MODES = ["all", "indoor"]
+# Gallery images per identity per camera: 1 (single-shot) and/or 10 (multi-shot).
+_C.TEST.SYSU.SHOTS = [1]
+_C.TEST.RERANK = CN()
+# k-reciprocal re-ranking (Zhong et al. 2017) of the query-gallery distances.
+_C.TEST.RERANK.ENABLED = False
+_C.TEST.RERANK.K1 = 20
+_C.TEST.RERANK.K2 = 6
+_C.TEST.RERANK.LAMBDA = 0.3

@@ -1,0 +1,15 @@
+"""Registry lookups that fail with the list of registered names."""
+from fvcore.common.registry import Registry
+
+
+def get_registered(registry: Registry, name: str, key: str = ""):
+    """Return the object registered under `name`, or raise a KeyError naming the config
+    key and every registered name (fvcore's own message does not list them)."""
+    if name not in registry:
+        known = ", ".join(sorted(name for name, _ in registry)) or "(none)"
+        where = f" (config key {key})" if key else ""
+        raise KeyError(
+            f"No object named '{name}' in the {registry._name} registry{where}. Registered: {known}. "
+            "If it lives in a project, import the project (or add it to --project) before building."
+        )
+    return registry.get(name)
