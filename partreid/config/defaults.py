@@ -16,6 +16,11 @@ _C = CN()
 # old files are upgraded in `partreid.config.config.upgrade_config`.
 _C.VERSION = 1
 
+# Python modules imported before the rest of the config is merged, so that a method
+# project can register its components and add its keys (e.g. ["partmix"]). A module may
+# define `add_config(cfg)`; the core never imports a project by itself.
+_C.PROJECTS = []
+
 # Global seed for python, numpy, torch and the samplers. A negative value draws a
 # seed from the OS and logs it, so that the run can still be reproduced.
 _C.SEED = 0

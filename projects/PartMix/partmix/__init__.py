@@ -1,0 +1,1 @@
+"""PartMix project (placeholder package, filled by the project)."""
