@@ -11,11 +11,17 @@ so that an implementation overrides only the depth it works at:
 Label mixing is described by a `MixedTargets` placed in `outputs["mixed_targets"]`, which the
 identity losses read. The meta-architecture only calls a mixer in training mode and from
 MODEL.MIXER.START_EPOCH on.
+
+Every random draw of a mixer comes from `self.generator`, a CPU torch.Generator seeded from
+SEED (plus the process rank, so that data-parallel ranks draw different pairs): a run with a
+fixed SEED mixes the same way every time.
 """
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
+
+from ...utils import comm
 
 
 @dataclass
@@ -27,10 +33,25 @@ class MixedTargets:
     targets_b: torch.Tensor
     lam: torch.Tensor
 
+    def dominant(self) -> torch.Tensor:
+        """The identity carrying the larger share of each sample (`targets_a` on a tie): the
+        hard label used by losses that cannot take soft labels (centres, triplets)."""
+        return torch.where(self.lam >= 0.5, self.targets_a, self.targets_b)
+
+
+def make_generator(cfg) -> torch.Generator:
+    """A CPU generator seeded from cfg.SEED and the rank (torch's initial seed when SEED < 0,
+    which the engine has already drawn and logged)."""
+    seed = cfg.SEED if cfg is not None and cfg.SEED >= 0 else torch.initial_seed()
+    generator = torch.Generator()
+    generator.manual_seed((seed + comm.get_rank()) % (2**63))
+    return generator
+
 
 class Mixer:
     def __init__(self, cfg=None):
         self.cfg = cfg
+        self.generator = make_generator(cfg)
 
     def mix_images(self, images: torch.Tensor, batch: dict):
         """Return (images, MixedTargets or None)."""
@@ -47,3 +68,31 @@ class Mixer:
     def mix_descriptors(self, outputs: dict, batch: dict, model) -> dict:
         """Return extra entries for `outputs` (read by the mixer's own losses)."""
         return {}
+
+
+def beta_alpha(cfg) -> float:
+    """MODEL.MIXER.ALPHA, checked: the parameter of the symmetric Beta the mixing ratio follows."""
+    alpha = cfg.MODEL.MIXER.ALPHA
+    if not alpha > 0:
+        raise ValueError(f"MODEL.MIXER.ALPHA={alpha!r}: the Beta parameter must be > 0")
+    return float(alpha)
+
+
+def draw_beta(alpha: float, generator: torch.Generator) -> float:
+    """lam ~ Beta(alpha, alpha) by inverting the CDF of a uniform draw, so that the draw comes
+    from `generator` (torch's Beta sampler cannot take one)."""
+    from scipy.special import betaincinv
+
+    u = torch.rand((), generator=generator, dtype=torch.float64).item()
+    return float(betaincinv(alpha, alpha, u))
+
+
+def interpolate_with_partners(x: torch.Tensor, batch: dict, alpha: float, generator: torch.Generator):
+    """MixUp on any batch-first tensor: x~ = lam x + (1-lam) x[perm] with one lam per batch and
+    partners from a random permutation, whatever their modality (supplementary eq. 5/6)."""
+    lam = draw_beta(alpha, generator)
+    perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    targets = batch["targets"].to(x.device)
+    mixed = lam * x + (1.0 - lam) * x[perm]
+    lam_per_sample = torch.full((x.shape[0],), lam, dtype=torch.float32, device=x.device)
+    return mixed, MixedTargets(targets, targets[perm], lam_per_sample)

@@ -1,0 +1,77 @@
+"""Checkpoints that survive a crash: every file is written to a temporary name and
+moved into place with os.replace, so a reader sees either the old file or the new one,
+never a half-written one (fvcore's own save and `last_checkpoint` tag are not atomic)."""
+import logging
+import os
+import tempfile
+
+import torch
+from fvcore.common.checkpoint import Checkpointer
+from iopath.common.file_io import PathManager as _PathManagerCls
+
+PathManager = _PathManagerCls()
+
+logger = logging.getLogger(__name__)
+
+
+def atomic_write_bytes(path: str, write_fn) -> None:
+    """Call write_fn(file) on a temporary file beside `path`, fsync it, then rename it
+    over `path`. On any error the temporary file is removed and `path` is untouched."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class ReidCheckpointer(Checkpointer):
+    """fvcore Checkpointer with atomic writes, rank-0-only saving and clear load errors."""
+
+    def __init__(self, model, save_dir="", *, save_to_disk=True, **checkpointables):
+        super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
+        self.path_manager = PathManager
+
+    def save(self, name: str, *, tag_last: bool = True, **kwargs) -> None:
+        """Write `name`.pth atomically; `tag_last=False` keeps `last_checkpoint` pointing at
+        the resumable checkpoint (used for model_best.pth, which is not where a resume starts)."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        atomic_write_bytes(save_file, lambda f: torch.save(data, f))
+        if tag_last:
+            self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        atomic_write_bytes(path, lambda f: f.write(last_filename_basename.encode()))
+
+    def _load_file(self, f: str):
+        if not os.path.isfile(f):
+            raise FileNotFoundError(f"Checkpoint file {f} does not exist.")
+        try:
+            checkpoint = torch.load(f, map_location=torch.device("cpu"), weights_only=False)
+        except Exception as e:
+            others = sorted(p for p in self.get_all_checkpoint_files() if os.path.abspath(p) != os.path.abspath(f))
+            hint = f" Other checkpoints in {self.save_dir}: {', '.join(others)}" if others else ""
+            raise RuntimeError(
+                f"Checkpoint {f} is unreadable (truncated or corrupt: {type(e).__name__}: {e}). "
+                f"Load another one with MODEL.WEIGHTS, or fix {os.path.join(self.save_dir, 'last_checkpoint')}.{hint}"
+            ) from e
+        if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+            # a bare state dict (e.g. exported weights)
+            checkpoint = {"model": checkpoint}
+        return checkpoint

@@ -1,0 +1,78 @@
+"""LLCM (Zhang & Wang, CVPR 2023): a low-light cross-modality benchmark, 9 cameras that each
+record visible light by day and near-infrared by night. Layout as distributed with DEEN."""
+import logging
+import os
+from typing import Optional
+
+from iopath.common.file_io import g_pathmgr
+
+from ..build import DATASET_REGISTRY
+from .base import INFRARED, VISIBLE, ReidDataset, ReidItem
+from .layout import (
+    DatasetLayoutError,
+    camera_dirs,
+    camera_of,
+    list_images,
+    read_id_line,
+    read_idx_list,
+    relabel,
+    require_dir,
+)
+
+logger = logging.getLogger(__name__)
+
+LLCM_LAYOUT = """\
+  <root>/idx/train_vis.txt, train_nir.txt   (lines 'relative/path label'; the path holds a cam<N> folder)
+  <root>/idx/test_id.txt                    (one comma-separated line of test ids)
+  <root>/train_vis/cam<N>/<pid:04d>/*.jpg, <root>/train_nir/cam<N>/<pid:04d>/*.jpg
+  <root>/test_vis/cam<N>/<pid:04d>/*.jpg,  <root>/test_nir/cam<N>/<pid:04d>/*.jpg"""
+
+TEST_FOLDERS = {"test_vis": VISIBLE, "test_nir": INFRARED}
+
+
+@DATASET_REGISTRY.register()
+class LLCM(ReidDataset):
+    """Training identities of both idx lists relabelled 0..N-1; `test` holds every image of
+    the test identities in both modalities (the evaluator picks the direction and draws)."""
+
+    folder = "LLCM"
+    default_evaluator = "LLCMEvaluator"
+
+    def __init__(self, cfg=None, root: Optional[str] = None):
+        if root is None:
+            if cfg is None:
+                raise ValueError("LLCM needs a cfg (DATASETS.ROOT) or an explicit root")
+            root = os.path.join(cfg.DATASETS.ROOT, self.folder)
+        require_dir(root, LLCM_LAYOUT)
+        idx = os.path.join(root, "idx")
+        require_dir(idx, LLCM_LAYOUT)
+
+        train_entries = [
+            (path, label, modality)
+            for name, modality in (("train_vis.txt", VISIBLE), ("train_nir.txt", INFRARED))
+            for path, label in read_idx_list(os.path.join(idx, name), root, LLCM_LAYOUT)
+        ]
+        labels = relabel(label for _, label, _ in train_entries)
+        train = [ReidItem(p, labels[label], camera_of(p), m) for p, label, m in train_entries]
+
+        test_ids = sorted(set(read_id_line(os.path.join(idx, "test_id.txt"), LLCM_LAYOUT)))
+        cams = {name: camera_dirs(os.path.join(root, name), LLCM_LAYOUT) for name in TEST_FOLDERS}
+        test = []
+        for pid in test_ids:
+            found = False
+            for name, modality in TEST_FOLDERS.items():
+                for cam, cam_dir in cams[name].items():
+                    folder = os.path.join(cam_dir, f"{pid:04d}")
+                    if g_pathmgr.isdir(folder):
+                        found = True
+                        test.extend(ReidItem(path, pid, cam, modality) for path in list_images(folder))
+            if not found:
+                raise DatasetLayoutError(
+                    f"Identity {pid} listed in {idx}/test_id.txt has no folder "
+                    f"{root}/test_vis|test_nir/cam<N>/{pid:04d}\nExpected layout:\n{LLCM_LAYOUT}"
+                )
+        super().__init__(root, train, test)
+        logger.info(
+            "LLCM at %s: %d train ids / %d images, %d test ids / %d images",
+            root, self.num_train_pids, len(train), len(test_ids), len(test),
+        )

@@ -1,0 +1,74 @@
+"""SYSU-MM01 (Wu et al., ICCV 2017): 6 cameras, 4 visible and 2 near-infrared."""
+import logging
+import os
+from typing import List, Optional
+
+from iopath.common.file_io import g_pathmgr
+
+from ..build import DATASET_REGISTRY
+from .base import INFRARED, VISIBLE, ReidDataset, ReidItem
+from .layout import DatasetLayoutError, list_images, read_id_line, relabel, require_dir
+
+logger = logging.getLogger(__name__)
+
+SYSU_CAMERAS = {1: VISIBLE, 2: VISIBLE, 3: INFRARED, 4: VISIBLE, 5: VISIBLE, 6: INFRARED}
+
+SYSU_LAYOUT = """\
+  <root>/cam1 .. cam6/<pid:04d>/<n:04d>.jpg   (cams 1,2,4,5 visible; 3,6 infrared)
+  <root>/exp/train_id.txt, val_id.txt, test_id.txt   (one comma-separated line of ids each)
+  <root>/exp/rand_perm_cam.mat   (optional: the official gallery draws)"""
+
+
+@DATASET_REGISTRY.register()
+class SYSUMM01(ReidDataset):
+    """Train on the train+val identities (relabelled 0..N-1); `test` holds every image of the
+    test identities, and the SYSU evaluator draws queries and galleries from it."""
+
+    folder = "SYSU-MM01"
+    default_evaluator = "SYSUEvaluator"
+
+    def __init__(self, cfg=None, root: Optional[str] = None):
+        if root is None:
+            if cfg is None:
+                raise ValueError(f"{type(self).__name__} needs a cfg (DATASETS.ROOT) or an explicit root")
+            root = os.path.join(cfg.DATASETS.ROOT, self.folder)
+        self.prepare(root)
+        require_dir(root, SYSU_LAYOUT)
+        for cam in SYSU_CAMERAS:
+            require_dir(os.path.join(root, f"cam{cam}"), SYSU_LAYOUT)
+        exp = os.path.join(root, "exp")
+        train_ids = read_id_line(os.path.join(exp, "train_id.txt"), SYSU_LAYOUT)
+        train_ids += read_id_line(os.path.join(exp, "val_id.txt"), SYSU_LAYOUT)
+        test_ids = read_id_line(os.path.join(exp, "test_id.txt"), SYSU_LAYOUT)
+
+        labels = relabel(train_ids)
+        train = [
+            ReidItem(item.path, labels[item.pid], item.camid, item.modality)
+            for item in self._collect(root, sorted(labels), "exp/train_id.txt or exp/val_id.txt")
+        ]
+        test = self._collect(root, sorted(set(test_ids)), "exp/test_id.txt")
+        super().__init__(root, train, test)
+        logger.info(
+            "%s at %s: %d train ids / %d images, %d test ids / %d images",
+            type(self).__name__, root, self.num_train_pids, len(train), len(set(test_ids)), len(test),
+        )
+
+    def prepare(self, root: str) -> None:
+        """Hook run before the layout check (SynthVI generates its tree here)."""
+
+    @staticmethod
+    def _collect(root: str, pids: List[int], source: str) -> List[ReidItem]:
+        items = []
+        for pid in pids:
+            found = False
+            for cam, modality in SYSU_CAMERAS.items():
+                folder = os.path.join(root, f"cam{cam}", f"{pid:04d}")
+                if g_pathmgr.isdir(folder):
+                    found = True
+                    items.extend(ReidItem(path, pid, cam, modality) for path in list_images(folder))
+            if not found:
+                raise DatasetLayoutError(
+                    f"Identity {pid} listed in {root}/{source} has no folder "
+                    f"{root}/cam<1..6>/{pid:04d}\nExpected layout:\n{SYSU_LAYOUT}"
+                )
+        return items

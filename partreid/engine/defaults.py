@@ -1,0 +1,234 @@
+"""What a training script needs: argument parser, config set-up, and the DefaultTrainer
+that wires data, model, optimizer, schedule, checkpoints, evaluation and writers."""
+import argparse
+import importlib
+import logging
+import os
+from collections import OrderedDict
+
+import torch
+from fvcore.common.config import CfgNode as _FvCfgNode
+from fvcore.nn import parameter_count_table
+
+from ..checkpoint import ReidCheckpointer, atomic_write_bytes
+from ..config import get_cfg
+from ..data import build_dataset, build_test_loader, build_train_loader, iters_per_epoch
+from ..evaluation import build_evaluator, flatten_results, inference_on_dataset, print_results_table
+from .. import modeling  # noqa: F401  (registers the built-in components)
+from ..modeling.meta_arch.build import build_model, resolve_device
+from ..solver import EpochSchedule, build_lr_scheduler, build_optimizer
+from ..utils import comm
+from ..utils.env import collect_env_info, seed_all_rng
+from ..utils.events import default_writers
+from ..utils.logger import setup_logger
+from . import hooks
+from .train_loop import SimpleTrainer, amp_settings
+
+logger = logging.getLogger(__name__)
+
+
+def default_argument_parser(description="partreid training") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n  tools/train_net.py --config-file projects/PartMix/configs/synthvi_partmix.yaml\n"
+        "  tools/train_net.py --config-file CFG --resume              # continue where the run stopped\n"
+        "  tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth\n"
+        "  tools/train_net.py --config-file CFG SOLVER.BASE_LR 1e-4 OUTPUT_DIR output/lr1e-4",
+    )
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="YAML config")
+    parser.add_argument("--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint if it exists")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS and exit")
+    parser.add_argument("--num-gpus", type=int, default=1,
+                        help="processes to launch (one per GPU; gloo processes on the CPU when there is no GPU)")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 1e-4")
+    return parser
+
+
+def _import_projects(cfg, names):
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:
+            raise ImportError(
+                f"PROJECTS lists '{name}', which cannot be imported ({e}). Install it (pip install -e .) "
+                "or fix the config's PROJECTS list."
+            ) from e
+        add_config = getattr(module, "add_config", None)
+        if add_config is not None:
+            add_config(cfg)
+
+
+def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
+    """get_cfg() + the projects named by the YAML's (or command line's) PROJECTS + the YAML
+    + the KEY VALUE overrides. Projects are imported first so their keys and registrations
+    exist before the YAML that uses them is merged."""
+    cfg = get_cfg()
+    opts = list(opts or [])
+    projects = []
+    if config_file:
+        if not os.path.isfile(config_file):
+            raise FileNotFoundError(f"Config file {config_file} does not exist.")
+        projects += _FvCfgNode.load_yaml_with_base(config_file).get("PROJECTS", []) or []
+    if "PROJECTS" in opts[0::2]:
+        import ast
+
+        projects += list(ast.literal_eval(opts[opts.index("PROJECTS") + 1]))
+    _import_projects(cfg, list(dict.fromkeys(projects)))
+    if config_file:
+        cfg.merge_from_file(config_file)
+    if opts:
+        cfg.merge_from_list(opts)
+    if freeze:
+        cfg.freeze()
+    return cfg
+
+
+def default_setup(cfg, args=None):
+    """Output dir, logger, environment and config in the log, config.yaml, seeding."""
+    rank = comm.get_rank()
+    out = cfg.OUTPUT_DIR
+    if comm.is_main_process():
+        os.makedirs(out, exist_ok=True)
+    comm.synchronize()
+    setup_logger(out, distributed_rank=rank)
+    logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    logger.info("Environment info:\n" + collect_env_info())
+    if args is not None:
+        logger.info(f"Command line arguments: {args}")
+        if getattr(args, "config_file", ""):
+            logger.info(f"Config file {args.config_file}")
+    if comm.is_main_process():
+        path = os.path.join(out, "config.yaml")
+        atomic_write_bytes(path, lambda f: f.write(cfg.dump().encode()))
+        logger.info(f"Full config saved to {path}")
+    seed = seed_all_rng(cfg.SEED)
+    if cfg.SEED < 0:
+        cfg.defrost()
+        cfg.SEED = seed
+        cfg.freeze()
+    logger.info(f"Using seed {seed}" + (" (drawn at random; set SEED to reproduce)" if cfg.SEED != seed else ""))
+    torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK and not cfg.DETERMINISTIC
+    if cfg.DETERMINISTIC:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return cfg
+
+
+class DefaultTrainer:
+    """Builds everything from the config and trains with the default hooks.
+
+    The run's length is fixed here once: iterations per epoch come from
+    `partreid.data.iters_per_epoch` and every epoch-valued key goes through an
+    EpochSchedule; the log states iterations/epoch, total iterations and images seen.
+    """
+
+    def __init__(self, cfg):
+        self.train_dataset = build_dataset(cfg, cfg.DATASETS.TRAIN)
+        if cfg.MODEL.NUM_CLASSES == 0:
+            cfg.defrost()
+            cfg.MODEL.NUM_CLASSES = self.train_dataset.num_train_pids
+            cfg.freeze()
+            logger.info(f"MODEL.NUM_CLASSES set to {cfg.MODEL.NUM_CLASSES} from {cfg.DATASETS.TRAIN}")
+        self.cfg = cfg
+        seed_all_rng(cfg.SEED)  # identical initial weights for the same seed, whatever was built before
+        model = build_model(cfg)
+        self.device = resolve_device(cfg)
+        logger.info("Model:\n" + parameter_count_table(model, max_depth=2))
+        self.optimizer = build_optimizer(cfg, model)
+
+        ipe = iters_per_epoch(cfg, self.train_dataset)
+        self.schedule = EpochSchedule(ipe, cfg.SOLVER.MAX_EPOCHS)
+        batch = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES
+        logger.info(
+            f"Schedule: {self.schedule.describe(batch)} "
+            f"({'pinned by DATALOADER.ITERS_PER_EPOCH' if cfg.DATALOADER.ITERS_PER_EPOCH > 0 else 'derived from the dataset'}; "
+            f"{len(self.train_dataset.train)} training images, {self.train_dataset.num_train_pids} identities)"
+        )
+
+        self.model = self._wrap_ddp(model)
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer, self.schedule)
+        amp_dtype, needs_scaler = amp_settings(cfg, self.device)
+        if amp_dtype is not None:
+            logger.info(f"Mixed precision: {amp_dtype}" + (" with a gradient scaler" if needs_scaler else ""))
+        self.trainer = SimpleTrainer(
+            self.model,
+            lambda start_iter: build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
+            self.optimizer,
+            seed=cfg.SEED,
+            rank=comm.get_rank(),
+            amp_dtype=amp_dtype,
+            grad_scaler=torch.amp.GradScaler("cuda") if needs_scaler else None,
+            clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM,
+            epoch_of=self.schedule.epoch_of,
+        )
+        self.checkpointer = ReidCheckpointer(
+            model, cfg.OUTPUT_DIR, save_to_disk=comm.is_main_process(), optimizer=self.optimizer, trainer=self.trainer
+        )
+        self.start_iter = 0
+        self.max_iter = self.schedule.max_iter
+        self.trainer.register_hooks(self.build_hooks())
+
+    def _wrap_ddp(self, model):
+        if comm.get_world_size() == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [torch.cuda.current_device()] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False,
+                                       find_unused_parameters=True)
+
+    def build_hooks(self):
+        cfg = self.cfg
+        eval_hook = hooks.EvalHook(self.schedule.period(cfg.TEST.EVAL_PERIOD),
+                                   lambda: self.test(cfg, self.model, self._test_dataset()), flatten_results)
+        return [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(self.optimizer, self.scheduler),
+            eval_hook,
+            hooks.BestCheckpointer(eval_hook, self.checkpointer, cfg.TEST.BEST_METRIC),
+            hooks.PeriodicCheckpointer(self.checkpointer, self.schedule.period(cfg.SOLVER.CHECKPOINT_PERIOD) or
+                                       self.max_iter, self.max_iter, cfg.SOLVER.MAX_TO_KEEP),
+            hooks.PeriodicWriter(default_writers(cfg.OUTPUT_DIR, self.max_iter, self.schedule.iters_per_epoch)
+                                 if comm.is_main_process() else [], cfg.SOLVER.LOG_PERIOD),
+        ]
+
+    def _test_dataset(self):
+        if self.cfg.DATASETS.TEST == self.cfg.DATASETS.TRAIN:
+            return self.train_dataset
+        if getattr(self, "_cached_test_dataset", None) is None:
+            self._cached_test_dataset = build_dataset(self.cfg, self.cfg.DATASETS.TEST)
+        return self._cached_test_dataset
+
+    def resume_or_load(self, resume: bool = True):
+        """With resume and a checkpoint in OUTPUT_DIR: restore everything and continue after
+        its iteration. Otherwise load MODEL.WEIGHTS (model only) if given."""
+        if resume and self.checkpointer.has_checkpoint():
+            self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=True)
+            self.start_iter = self.trainer.iter + 1
+            logger.info(f"Resuming at iteration {self.start_iter} (epoch {self.schedule.epoch_of(self.start_iter)})")
+        else:
+            if resume:
+                logger.info(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR}; starting from scratch")
+            self.checkpointer.load(self.cfg.MODEL.WEIGHTS, checkpointables=[])
+            self.start_iter = 0
+
+    def train(self):
+        """Train to the end; returns the last evaluation results (empty when the run had
+        already finished, which is not an error)."""
+        if self.start_iter >= self.max_iter:
+            logger.info(f"Training already finished ({self.max_iter} iterations); nothing to do.")
+            return OrderedDict()
+        self.trainer.train(self.start_iter, self.max_iter)
+        results = next(h for h in self.trainer._hooks if isinstance(h, hooks.EvalHook)).last_results
+        return results or OrderedDict()
+
+    @classmethod
+    def test(cls, cfg, model, dataset=None):
+        dataset = dataset or build_dataset(cfg, cfg.DATASETS.TEST)
+        loader = build_test_loader(cfg, dataset)
+        evaluator = build_evaluator(cfg, dataset)
+        results = inference_on_dataset(model, loader, evaluator)
+        if comm.is_main_process() and results:
+            print_results_table(results)
+        return results

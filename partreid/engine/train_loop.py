@@ -1,0 +1,193 @@
+"""The iteration loop, its hooks, and one optimisation step."""
+import logging
+import time
+import weakref
+from contextlib import nullcontext
+from typing import List
+
+import torch
+
+from ..utils.events import EventStorage
+
+logger = logging.getLogger(__name__)
+
+
+class HookBase:
+    """Called around training and around every step. A hook that keeps state across a
+    restart (a scheduler, a best metric) returns it from state_dict(): it goes into the
+    checkpoint and comes back through load_state_dict() on --resume."""
+
+    trainer = None
+
+    def before_train(self):
+        pass
+
+    def after_train(self):
+        pass
+
+    def before_step(self):
+        pass
+
+    def after_step(self):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class TrainerBase:
+    def __init__(self):
+        self._hooks: List[HookBase] = []
+        self.iter = 0
+        self.start_iter = 0
+        self.max_iter = 0
+        self.storage = None
+
+    def register_hooks(self, hooks):
+        for h in hooks:
+            if h is None:
+                continue
+            h.trainer = weakref.proxy(self)
+            self._hooks.append(h)
+
+    def train(self, start_iter: int, max_iter: int):
+        self.iter = self.start_iter = start_iter
+        self.max_iter = max_iter
+        logger.info(f"Starting training from iteration {start_iter}")
+        with EventStorage(start_iter) as self.storage:
+            try:
+                for h in self._hooks:
+                    h.before_train()
+                for self.iter in range(start_iter, max_iter):
+                    self.storage.iter = self.iter
+                    for h in self._hooks:
+                        h.before_step()
+                    self.run_step()
+                    for h in self._hooks:
+                        h.after_step()
+                self.iter += 1
+            finally:
+                for h in self._hooks:
+                    h.after_train()
+
+    def run_step(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement run_step()")
+
+    def state_dict(self):
+        hooks = {}
+        for h in self._hooks:
+            state = h.state_dict()
+            if state:
+                hooks[type(h).__qualname__] = state
+        return {"iteration": self.iter, "hooks": hooks}
+
+    def load_state_dict(self, state):
+        self.iter = state["iteration"]
+        for key, value in state.get("hooks", {}).items():
+            matching = [h for h in self._hooks if type(h).__qualname__ == key]
+            if not matching:
+                logger.warning(f"Checkpoint holds state of hook '{key}', which this trainer does not have; ignored.")
+            for h in matching:
+                h.load_state_dict(value)
+
+
+def amp_settings(cfg, device: torch.device):
+    """(autocast dtype or None, whether a GradScaler is needed) for this device and config."""
+    if device.type != "cuda" or not cfg.SOLVER.AMP.ENABLED:
+        return None, False
+    choice = cfg.SOLVER.AMP.DTYPE
+    if choice == "auto":
+        choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if choice not in ("bf16", "fp16"):
+        raise ValueError(f"SOLVER.AMP.DTYPE must be 'auto', 'bf16' or 'fp16', got {cfg.SOLVER.AMP.DTYPE!r}")
+    return (torch.bfloat16, False) if choice == "bf16" else (torch.float16, True)
+
+
+class SimpleTrainer(TrainerBase):
+    """One step = next batch -> model(batch) -> loss dict -> (scaled) backward -> step.
+
+    Before every step the global RNGs are re-seeded from (seed, iteration, rank), so any
+    randomness drawn inside the model (mixers, dropout) is a pure function of the step:
+    a resumed run repeats an uninterrupted one exactly without storing RNG streams.
+    """
+
+    def __init__(self, model, data_loader_fn, optimizer, *, seed: int, rank: int = 0, amp_dtype=None,
+                 grad_scaler=None, clip_grad_norm: float = 0.0, epoch_of=lambda it: 0):
+        super().__init__()
+        self.model = model
+        self._data_loader_fn = data_loader_fn
+        self._data_iter = None
+        self.optimizer = optimizer
+        self.seed = seed
+        self.rank = rank
+        self.amp_dtype = amp_dtype
+        self.grad_scaler = grad_scaler
+        self.clip_grad_norm = clip_grad_norm
+        self.epoch_of = epoch_of
+
+    def train(self, start_iter: int, max_iter: int):
+        self._data_iter = iter(self._data_loader_fn(start_iter))
+        super().train(start_iter, max_iter)
+
+    def step_seed(self, iteration: int) -> int:
+        return (self.seed * 1_000_003 + iteration * 1_009 + self.rank) % (2**63 - 1)
+
+    def run_step(self):
+        self.model.train()
+        start = time.perf_counter()
+        batch = next(self._data_iter)
+        data_time = time.perf_counter() - start
+        batch["epoch"] = self.epoch_of(self.iter)
+        batch["iteration"] = self.iter
+        torch.manual_seed(self.step_seed(self.iter))
+
+        device_type = "cuda" if self.amp_dtype is not None else "cpu"
+        ctx = torch.autocast(device_type, dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
+        with ctx:
+            loss_dict = self.model(batch)
+        if not loss_dict:
+            raise RuntimeError("The model returned no loss terms; check MODEL.LOSSES.NAMES.")
+        losses = sum(loss_dict.values())
+        self._check_finite(losses, loss_dict)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(losses).backward()
+            self.grad_scaler.unscale_(self.optimizer)
+        else:
+            losses.backward()
+        if self.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        if self.grad_scaler is not None:
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            self.optimizer.step()
+
+        self.storage.put_scalar("data_time", data_time)
+        self.storage.put_scalar("total_loss", losses.detach().float().item())
+        for name, value in loss_dict.items():
+            self.storage.put_scalar(name, value.detach().float().item())
+
+    def _check_finite(self, total, loss_dict):
+        if torch.isfinite(total).all():
+            return
+        terms = ", ".join(f"{k}={v.detach().float().item():.6g}" for k, v in loss_dict.items())
+        raise FloatingPointError(
+            f"Loss became infinite or NaN at iteration {self.iter} (epoch {self.epoch_of(self.iter)}): {terms}. "
+            "Training stopped; the last checkpoint is intact. Try a lower SOLVER.BASE_LR or SOLVER.CLIP_GRAD_NORM."
+        )
+
+    def state_dict(self):
+        state = super().state_dict()
+        if self.grad_scaler is not None:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        if self.grad_scaler is not None and "grad_scaler" in state:
+            self.grad_scaler.load_state_dict(state["grad_scaler"])

@@ -1,0 +1,144 @@
+"""torchvision ResNet as a ReID backbone: last stride, MPANet's modality alleviation, stage hooks."""
+import logging
+from typing import Callable, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from iopath.common.file_io import g_pathmgr
+
+from .build import BACKBONE_REGISTRY
+
+logger = logging.getLogger(__name__)
+
+_CONSTRUCTORS = {
+    18: torchvision.models.resnet18,
+    34: torchvision.models.resnet34,
+    50: torchvision.models.resnet50,
+    101: torchvision.models.resnet101,
+}
+
+# (stage index, features) -> features; called after every stage 0 (stem) .. 4.
+HiddenHook = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+class ModalityAlleviation(nn.Module):
+    """MPANet's modality-alleviation module: a squeeze-excitation gate m in (0,1)^C chooses,
+    per channel, between the feature map and its instance-normalised version,
+    x * m + IN(x) * (1 - m). Instance norm strips per-image style statistics (the part of the
+    signal that differs most between RGB and IR); the gate lets the network keep what matters."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.gate = nn.Sequential(
+            nn.Conv2d(channels, hidden, kernel_size=1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, kernel_size=1, bias=False),
+            nn.Sigmoid(),
+        )
+        # Not affine and no running statistics: a pure per-image standardisation.
+        self.instance_norm = nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        for module in self.gate:
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = self.gate(F.adaptive_avg_pool2d(x, 1))
+        return x * mask + self.instance_norm(x) * (1 - mask)
+
+
+@BACKBONE_REGISTRY.register()
+class ResNet(nn.Module):
+    """ResNet-18/34/50/101 without its classifier. Module names follow torchvision
+    (conv1, bn1, layer1..layer4) so that torchvision ImageNet state dicts load as they are."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        bcfg = cfg.MODEL.BACKBONE
+        if bcfg.DEPTH not in _CONSTRUCTORS:
+            raise ValueError(f"MODEL.BACKBONE.DEPTH={bcfg.DEPTH!r}: expected one of {sorted(_CONSTRUCTORS)}")
+        if bcfg.LAST_STRIDE not in (1, 2):
+            raise ValueError(f"MODEL.BACKBONE.LAST_STRIDE={bcfg.LAST_STRIDE!r}: expected 1 or 2")
+        if bcfg.NORM not in ("BN", "SyncBN"):
+            raise ValueError(f"MODEL.BACKBONE.NORM={bcfg.NORM!r}: expected 'BN' or 'SyncBN'")
+        alleviated = sorted(set(bcfg.MODALITY_ALLEVIATION))
+        if any(stage not in (1, 2, 3, 4) for stage in alleviated):
+            raise ValueError(
+                f"MODEL.BACKBONE.MODALITY_ALLEVIATION={list(bcfg.MODALITY_ALLEVIATION)!r}: expected stages among 1..4"
+            )
+
+        net = _CONSTRUCTORS[bcfg.DEPTH](weights=None)
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        if bcfg.LAST_STRIDE == 1:
+            _remove_stride(self.layer4[0])
+
+        stage_channels = {i: _block_out_channels(getattr(self, f"layer{i}")[-1]) for i in (1, 2, 3, 4)}
+        self.modality_alleviation = nn.ModuleDict(
+            {str(stage): ModalityAlleviation(stage_channels[stage]) for stage in alleviated}
+        )
+        self.out_channels = stage_channels[4]
+
+        self.load_pretrained(bcfg.PRETRAIN_PATH)
+        if bcfg.NORM == "SyncBN":
+            # Replaces the BatchNorm2d children in place (self is not itself a BN layer).
+            nn.SyncBatchNorm.convert_sync_batchnorm(self)
+
+    def load_pretrained(self, path: str) -> None:
+        """Load a torchvision-format ResNet state dict; the classifier (fc.*) is dropped and
+        the modality-alleviation modules, absent from ImageNet weights, keep their init."""
+        if not path:
+            logger.warning(
+                "MODEL.BACKBONE.PRETRAIN_PATH is empty: the ResNet backbone is RANDOMLY INITIALISED. "
+                "Set it to a torchvision ImageNet state dict to reproduce published results."
+            )
+            return
+        if not g_pathmgr.exists(path):
+            raise FileNotFoundError(f"MODEL.BACKBONE.PRETRAIN_PATH={path!r} does not exist")
+        with g_pathmgr.open(path, "rb") as f:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not any(key in self.state_dict() for key in state):
+            raise ValueError(
+                f"MODEL.BACKBONE.PRETRAIN_PATH={path!r} holds no torchvision ResNet weights "
+                "(expected a flat state dict with keys such as 'conv1.weight', 'layer1.0.bn1.weight')"
+            )
+        try:
+            result = self.load_state_dict(state, strict=False)
+        except RuntimeError as err:
+            raise ValueError(f"MODEL.BACKBONE.PRETRAIN_PATH={path!r} does not fit this ResNet: {err}") from err
+        missing = [k for k in result.missing_keys if not k.startswith("modality_alleviation.")]
+        unexpected = [k for k in result.unexpected_keys if not k.startswith("fc.")]
+        logger.info(f"Loaded backbone weights from {path}")
+        if missing:
+            logger.warning(f"Backbone weights missing from {path} (left at init): {', '.join(missing)}")
+        if unexpected:
+            logger.warning(f"Keys in {path} not used by the backbone: {', '.join(unexpected)}")
+
+    def forward(self, x: torch.Tensor, hidden_hook: Optional[HiddenHook] = None) -> torch.Tensor:
+        """Image batch (B,3,H,W) -> feature map (B, out_channels, h, w). `hidden_hook(stage, x)`
+        is called after every stage (0 = stem, 1..4 = layer1..4, each after its modality
+        alleviation) and returns the features the next stage consumes (Manifold MixUp)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        if hidden_hook is not None:
+            x = hidden_hook(0, x)
+        for stage in (1, 2, 3, 4):
+            x = getattr(self, f"layer{stage}")(x)
+            if str(stage) in self.modality_alleviation:
+                x = self.modality_alleviation[str(stage)](x)
+            if hidden_hook is not None:
+                x = hidden_hook(stage, x)
+        return x
+
+
+def _block_out_channels(block: nn.Module) -> int:
+    last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
+    return last_bn.num_features
+
+
+def _remove_stride(block: nn.Module) -> None:
+    """Make the first block of layer4 keep the resolution (the 'last stride 1' trick)."""
+    for module in block.modules():
+        if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+            module.stride = (1, 1)

@@ -1,0 +1,19 @@
+"""MixUp (Zhang et al. 2018) on input images."""
+import torch
+
+from .base import Mixer, beta_alpha, interpolate_with_partners
+from .build import MIXER_REGISTRY
+
+
+@MIXER_REGISTRY.register()
+class MixUp(Mixer):
+    """x~ = lam x1 + (1-lam) x2, y~ = lam y1 + (1-lam) y2, lam ~ Beta(ALPHA, ALPHA) once per
+    batch, x2 a random permutation of the batch regardless of modality (supplementary eq. 5).
+    A mixed sample keeps the modality of x1 for the modality-specific losses."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.alpha = beta_alpha(cfg)
+
+    def mix_images(self, images: torch.Tensor, batch: dict):
+        return interpolate_with_partners(images, batch, self.alpha, self.generator)

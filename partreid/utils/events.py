@@ -1,0 +1,150 @@
+"""Training-time scalars and the writers that print / store them.
+
+The trainer owns one EventStorage; losses, the LR, timings and evaluation results are put
+into it and writers periodically flush what is new: the console (with ETA), metrics.json
+(one JSON object per line, append-only, readable while training runs) and TensorBoard
+when it is installed.
+"""
+import datetime
+import json
+import logging
+import os
+import statistics
+from collections import defaultdict, deque
+
+_CURRENT_STORAGE = []
+
+
+def get_event_storage() -> "EventStorage":
+    if not _CURRENT_STORAGE:
+        raise RuntimeError("get_event_storage() must be called inside `with EventStorage(...)`")
+    return _CURRENT_STORAGE[-1]
+
+
+class EventStorage:
+    def __init__(self, start_iter: int = 0, window: int = 20):
+        self.iter = start_iter
+        self._window = window
+        self._history = defaultdict(lambda: deque(maxlen=window))
+        self._latest = {}  # name -> (value, iteration)
+
+    def put_scalar(self, name: str, value) -> None:
+        value = float(value)
+        self._history[name].append(value)
+        self._latest[name] = (value, self.iter)
+
+    def put_scalars(self, **kwargs) -> None:
+        for k, v in kwargs.items():
+            self.put_scalar(k, v)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self._history[name])
+
+    def has(self, name: str) -> bool:
+        return name in self._latest
+
+    def latest(self) -> dict:
+        return dict(self._latest)
+
+    def __enter__(self):
+        _CURRENT_STORAGE.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _CURRENT_STORAGE.pop()
+
+
+class JSONWriter:
+    """Append every scalar put since the last write to `path` as one JSON line per iteration."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._last_written = -1
+
+    def write(self):
+        storage = get_event_storage()
+        by_iter = defaultdict(dict)
+        for name, (value, it) in storage.latest().items():
+            if it > self._last_written:
+                by_iter[it][name] = value
+        if not by_iter:
+            return
+        with open(self.path, "a") as f:
+            for it in sorted(by_iter):
+                f.write(json.dumps({"iteration": it, **by_iter[it]}, sort_keys=True) + "\n")
+        self._last_written = max(by_iter)
+
+    def close(self):
+        pass
+
+
+class TensorboardWriter:
+    def __init__(self, log_dir: str):
+        from torch.utils.tensorboard import SummaryWriter  # needs the `tensorboard` package
+
+        self._writer = SummaryWriter(log_dir)
+        self._last_written = -1
+
+    def write(self):
+        storage = get_event_storage()
+        newest = self._last_written
+        for name, (value, it) in storage.latest().items():
+            if it > self._last_written:
+                self._writer.add_scalar(name, value, it)
+                newest = max(newest, it)
+        self._last_written = newest
+
+    def close(self):
+        self._writer.close()
+
+
+class ConsoleWriter:
+    """One line per period: epoch, iteration, ETA, smoothed losses, LR, time per iteration."""
+
+    def __init__(self, max_iter: int, iters_per_epoch: int):
+        self.logger = logging.getLogger("partreid.train")
+        self.max_iter = max_iter
+        self.iters_per_epoch = iters_per_epoch
+
+    def write(self):
+        storage = get_event_storage()
+        it = storage.iter
+        if not storage.has("total_loss"):
+            return
+        parts = []
+        eta = ""
+        if storage.has("time"):
+            t = storage.median("time")
+            eta = f"eta: {datetime.timedelta(seconds=int(t * (self.max_iter - it - 1)))}  "
+            parts.append(f"time: {t:.3f}s/it")
+            if storage.has("data_time"):
+                parts.append(f"data: {storage.median('data_time'):.3f}s")
+        losses = "  ".join(
+            f"{k}: {storage.median(k):.4g}" for k in sorted(storage.latest()) if k.startswith("loss") or k == "total_loss"
+        )
+        lr = f"lr: {storage.latest()['lr'][0]:.3g}" if storage.has("lr") else ""
+        epoch = it // self.iters_per_epoch
+        self.logger.info(
+            f"{eta}epoch: {epoch} iter: {it + 1}/{self.max_iter}  {losses}  {'  '.join(parts)}  {lr}"
+        )
+
+    def close(self):
+        pass
+
+
+def tensorboard_available() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def default_writers(output_dir: str, max_iter: int, iters_per_epoch: int):
+    writers = [ConsoleWriter(max_iter, iters_per_epoch), JSONWriter(os.path.join(output_dir, "metrics.json"))]
+    if tensorboard_available():
+        writers.append(TensorboardWriter(output_dir))
+    else:
+        logging.getLogger(__name__).info("TensorBoard is not installed: scalars go to metrics.json only.")
+    return writers

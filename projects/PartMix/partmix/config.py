@@ -1,0 +1,38 @@
+"""Config keys of the PartMix project (added to the core config before a YAML is merged)."""
+from partreid.config.config import CfgNode as CN
+
+
+def add_partmix_config(cfg):
+    """Add the PARTMIX node. Every choice the specification leaves open is a key here, so that
+    a variant of the method is a YAML override rather than a code change."""
+    _P = cfg.PARTMIX = CN()
+    # Parts swapped per candidate. 1: candidate (i, j, m) is d_i with part slot m taken from j.
+    # s > 1: candidate (i, j, m) swaps part m plus s-1 other parts drawn at random (per candidate).
+    _P.NUM_SWAP = 1
+    # Global slot of a mixed descriptor: "anchor" keeps the anchor's g_i; "mean_of_parts" sets it
+    # to the mean of the mixed descriptor's part descriptors.
+    _P.MIX_GLOBAL = "anchor"
+    # Donors of the other modality (inter-modality mixing) / of the same modality (intra-modality).
+    _P.INTER = True
+    _P.INTRA = True
+    # Mined positives U' and negatives Q' per anchor (supplementary C: 2 and 20).
+    _P.NUM_POS = 2
+    _P.NUM_NEG = 20
+    # How the U' positives and Q' negatives are chosen among the candidates:
+    # "entropy": positives with the lowest, negatives with the highest entropy of the identity
+    #            classifier's prediction (the paper's entropy-based mining);
+    # "similarity": positives least, negatives most cosine-similar to the anchor (hard mining);
+    # "random": uniformly at random (the "without mining" ablation).
+    _P.MINING = "entropy"
+    # Temperature tau of the contrastive loss's cosine similarities.
+    _P.TEMPERATURE = 0.1
+    # Loss weights lambda_cont and lambda_aid (supplementary C: 0.5 and 0.5).
+    _P.CONT_WEIGHT = 0.5
+    _P.AID_WEIGHT = 0.5
+    # Anchors whose candidate logits are scored at once (bounds the memory of entropy mining:
+    # ANCHOR_CHUNK x batch x parts x classes floats). 0 = all anchors in one block.
+    _P.ANCHOR_CHUNK = 32
+    # Seed of the mixer's own generator (random mining, random part sets when NUM_SWAP > 1);
+    # offset by the process rank so that DDP ranks draw differently. Negative: use SEED.
+    _P.SEED = -1
+    return cfg

@@ -1,0 +1,134 @@
+"""The PartMix mixer: mines mixed part descriptors for the PartMix losses (METHOD.md)."""
+import torch
+import torch.nn.functional as F
+
+from partreid.modeling.mixers.base import Mixer
+from partreid.modeling.mixers.build import MIXER_REGISTRY
+from partreid.utils import comm
+
+from .mining import (
+    MIX_GLOBAL_CHOICES,
+    bn_affine,
+    candidate_entropies,
+    candidate_masks,
+    candidate_similarities,
+    materialise_candidates,
+    random_part_swaps,
+    select_candidates,
+)
+
+MINING_CHOICES = ("entropy", "similarity", "random")
+
+
+def _check_partmix_config(cfg) -> None:
+    p = cfg.PARTMIX
+    num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
+    if not 1 <= p.NUM_SWAP <= num_parts:
+        raise ValueError(
+            f"PARTMIX.NUM_SWAP must be in 1..MODEL.PART_HEAD.NUM_PARTS={num_parts}, got {p.NUM_SWAP}"
+        )
+    if p.MIX_GLOBAL not in MIX_GLOBAL_CHOICES:
+        raise ValueError(f"PARTMIX.MIX_GLOBAL must be one of {MIX_GLOBAL_CHOICES}, got {p.MIX_GLOBAL!r}")
+    if p.MINING not in MINING_CHOICES:
+        raise ValueError(f"PARTMIX.MINING must be one of {MINING_CHOICES}, got {p.MINING!r}")
+    if not (p.INTER or p.INTRA):
+        raise ValueError("PARTMIX.INTER and PARTMIX.INTRA are both False: PartMix would have no donor")
+    for key in ("NUM_POS", "NUM_NEG"):
+        if p[key] < 1:
+            raise ValueError(f"PARTMIX.{key} must be >= 1, got {p[key]}")
+    if p.TEMPERATURE <= 0:
+        raise ValueError(f"PARTMIX.TEMPERATURE must be > 0, got {p.TEMPERATURE}")
+    if p.ANCHOR_CHUNK < 0:
+        raise ValueError(f"PARTMIX.ANCHOR_CHUNK must be >= 0 (0 = all anchors at once), got {p.ANCHOR_CHUNK}")
+
+
+@MIXER_REGISTRY.register()
+class PartMix(Mixer):
+    """Mixes part descriptors between images of a batch (PartMix, CVPR 2023).
+
+    For every anchor i it scores all candidates mix(i, j, r) from factorised per-part quantities,
+    keeps NUM_POS positives (same identity) and NUM_NEG negatives (other identities) by the
+    PARTMIX.MINING rule, and builds only those. Adds to `outputs`:
+      "partmix_positives" (N, U', D) and "partmix_negatives" (N, Q', D): pre-BN mixed descriptors;
+      "partmix_positive_mask" (N, U') / "partmix_negative_mask" (N, Q'): False where an anchor had
+      fewer allowed candidates than requested (those slots must not enter a loss);
+      "partmix_positive_logits" (N, U', K): identity classifier C on the BN-necked positives.
+    """
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        _check_partmix_config(cfg)
+        p = cfg.PARTMIX
+        self.num_swap = p.NUM_SWAP
+        self.mix_global = p.MIX_GLOBAL
+        self.inter, self.intra = p.INTER, p.INTRA
+        self.num_pos, self.num_neg = p.NUM_POS, p.NUM_NEG
+        self.mining = p.MINING
+        self.anchor_chunk = p.ANCHOR_CHUNK
+        seed = p.SEED if p.SEED >= 0 else (cfg.SEED if cfg.SEED >= 0 else torch.initial_seed())
+        self.generator = torch.Generator().manual_seed(int(seed) + comm.get_rank())
+
+    def mix_descriptors(self, outputs: dict, batch: dict, model) -> dict:
+        parts, global_desc = outputs["part_descriptors"], outputs["global_descriptor"]
+        n, m, _ = parts.shape
+        scale, shift = bn_affine(model.bn_neck, outputs["descriptors"])
+        with torch.no_grad():
+            swap = random_part_swaps(n, m, self.num_swap, self.generator, parts.device)
+            pos_pairs, neg_pairs = candidate_masks(outputs["targets"], outputs["modalities"], self.inter, self.intra)
+            scores = self._candidate_scores(parts.detach().float(), global_desc.detach().float(), swap, scale, shift, model)
+            pos_index, pos_valid = select_candidates(scores, self._flat(pos_pairs, m), self.num_pos, largest=False)
+            neg_index, neg_valid = select_candidates(scores, self._flat(neg_pairs, m), self.num_neg, largest=True)
+
+        positives = self._build(parts, global_desc, swap, pos_index)
+        negatives = self._build(parts, global_desc, swap, neg_index)
+        return {
+            "partmix_positives": positives,
+            "partmix_positive_mask": pos_valid,
+            "partmix_negatives": negatives,
+            "partmix_negative_mask": neg_valid,
+            "partmix_positive_logits": self._classify(positives, outputs["descriptors"], model),
+        }
+
+    def _candidate_scores(self, parts, global_desc, swap, scale, shift, model) -> torch.Tensor:
+        """(N, N*R) scores, ordered so that positives keep the smallest and negatives the largest:
+        prediction entropy, cosine to the anchor, or i.i.d. uniform keys (random mining)."""
+        n, m, _ = parts.shape
+        if self.mining == "random":
+            return torch.rand(n, n * m, generator=self.generator).to(parts.device)
+        if self.mining == "similarity":
+            scores = candidate_similarities(parts, global_desc, swap, self.mix_global)
+        else:
+            classifier = model.classifier
+            bias = classifier.bias.float() if classifier.bias is not None else None
+            scores = candidate_entropies(
+                parts, global_desc, swap, self.mix_global, scale, shift,
+                classifier.weight.detach().float(), bias, self.anchor_chunk,
+            )
+        return scores.reshape(n, n * m)
+
+    @staticmethod
+    def _flat(pairs: torch.Tensor, num_slots: int) -> torch.Tensor:
+        """(N, N) allowed donor pairs -> (N, N*R) allowed candidates, donor-major like the scores."""
+        n = pairs.shape[0]
+        return pairs[:, :, None].expand(n, n, num_slots).reshape(n, n * num_slots)
+
+    def _build(self, parts, global_desc, swap, flat_index) -> torch.Tensor:
+        num_slots = swap.shape[2]
+        donors, slots = flat_index // num_slots, flat_index % num_slots
+        anchors = torch.arange(parts.shape[0], device=parts.device)[:, None]
+        return materialise_candidates(parts, global_desc, donors, swap[anchors, donors, slots], self.mix_global)
+
+    @staticmethod
+    def _classify(mixed: torch.Tensor, descriptors: torch.Tensor, model) -> torch.Tensor:
+        """C on BN-necked mixed descriptors. The BN-neck normalises with the real batch's
+        statistics (as it did for the batch itself) and does not update its running statistics,
+        so that synthetic samples never leak into the inference-time BN."""
+        bn = model.bn_neck
+        with torch.no_grad():
+            mean = descriptors.float().mean(dim=0)
+            var = descriptors.float().var(dim=0, unbiased=False)
+        flat = mixed.flatten(0, 1)
+        necked = F.batch_norm(
+            flat, mean.to(flat.dtype), var.to(flat.dtype), bn.weight, bn.bias, training=False, eps=bn.eps
+        )
+        return model.classifier(necked).view(*mixed.shape[:2], -1)

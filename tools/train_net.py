@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Train and/or evaluate a partreid model from a YAML config.
+
+    python tools/train_net.py --config-file projects/PartMix/configs/synthvi_partmix.yaml
+    python tools/train_net.py --config-file CFG --resume
+    python tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth
+    python tools/train_net.py --config-file CFG --num-gpus 4        # or: torchrun --nproc_per_node 4 ...
+"""
+import logging
+
+from partreid.checkpoint import ReidCheckpointer
+from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
+from partreid.modeling.meta_arch.build import build_model
+
+logger = logging.getLogger("partreid.train_net")
+
+
+def main(args):
+    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
+    default_setup(cfg, args)
+    if args.eval_only:
+        if not cfg.MODEL.WEIGHTS:
+            raise ValueError("--eval-only needs MODEL.WEIGHTS (a checkpoint .pth) on the command line or in the config.")
+        if cfg.MODEL.NUM_CLASSES == 0:
+            from partreid.data import build_dataset
+
+            cfg.MODEL.NUM_CLASSES = build_dataset(cfg, cfg.DATASETS.TRAIN).num_train_pids
+        cfg.freeze()
+        model = build_model(cfg)
+        ReidCheckpointer(model).load(cfg.MODEL.WEIGHTS, checkpointables=[])
+        return DefaultTrainer.test(cfg, model)
+    cfg.freeze()
+    trainer = DefaultTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def cli(argv=None):
+    args = default_argument_parser().parse_args(argv)
+    launch(main, args.num_gpus, args=(args,))
+
+
+if __name__ == "__main__":
+    cli()
