@@ -1,6 +1,9 @@
 """Config object: fvcore's CfgNode (YAML with `_BASE_`) plus versioning and clear errors."""
+import ast
 import difflib
+import importlib
 import logging
+import os
 
 from fvcore.common.config import CfgNode as _FvCfgNode
 
@@ -25,13 +28,16 @@ class CfgNode(_FvCfgNode):
     def merge_from_list(self, cfg_list):
         if len(cfg_list) % 2:
             raise ValueError(f"Command-line overrides must be KEY VALUE pairs, got an odd list: {cfg_list}")
-        for key in cfg_list[0::2]:
+        cfg_list = list(cfg_list)
+        for k in range(0, len(cfg_list), 2):
             node = self
-            parts = key.split(".")
+            parts = cfg_list[k].split(".")
             for i, part in enumerate(parts):
                 if not isinstance(node, dict) or part not in node:
                     _raise_unknown(".".join(parts[: i + 1]), node, "command line")
                 node = node[part]
+            if isinstance(node, float) and isinstance(_literal(cfg_list[k + 1]), int):
+                cfg_list[k + 1] = repr(float(_literal(cfg_list[k + 1])))
         return super().merge_from_list(cfg_list)
 
 
@@ -45,11 +51,22 @@ def _raise_unknown(full_key, node, source):
     )
 
 
+def _literal(text):
+    try:
+        return ast.literal_eval(text) if isinstance(text, str) else text
+    except (ValueError, SyntaxError):
+        return text
+
+
 def _check_keys(loaded, reference, source, prefix=""):
+    """Reject unknown keys (naming them) and accept an int where the default is a float
+    (YAML's `1` for a float key), which yacs would otherwise refuse."""
     for key, value in loaded.items():
         full = prefix + key
         if key not in reference:
             _raise_unknown(full, reference, source)
+        if isinstance(reference[key], float) and isinstance(value, int) and not isinstance(value, bool):
+            loaded[key] = float(value)
         if isinstance(value, dict) and isinstance(reference[key], dict):
             _check_keys(value, reference[key], source, full + ".")
 
@@ -69,3 +86,40 @@ def get_cfg() -> CfgNode:
     from .defaults import _C
 
     return _C.clone()
+
+
+def _import_projects(cfg, names):
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:
+            raise ImportError(
+                f"PROJECTS lists '{name}', which cannot be imported ({e}). Install it (pip install -e .) "
+                "or fix the config's PROJECTS list."
+            ) from e
+        add_config = getattr(module, "add_config", None)
+        if add_config is not None:
+            add_config(cfg)
+
+
+def setup_cfg(config_file: str = "", opts=None, freeze: bool = True) -> CfgNode:
+    """get_cfg() + the projects named by the YAML's (or command line's) PROJECTS + the YAML
+    + the KEY VALUE overrides. Projects are imported first so their keys and registrations
+    exist before the YAML that uses them is merged."""
+    cfg = get_cfg()
+    opts = list(opts or [])
+    projects = []
+    if config_file:
+        if not os.path.isfile(config_file):
+            raise FileNotFoundError(f"Config file {config_file} does not exist.")
+        projects += CfgNode.load_yaml_with_base(config_file).get("PROJECTS", []) or []
+    if "PROJECTS" in opts[0::2]:
+        projects += list(ast.literal_eval(opts[opts.index("PROJECTS") + 1]))
+    _import_projects(cfg, list(dict.fromkeys(projects)))
+    if config_file:
+        cfg.merge_from_file(config_file)
+    if opts:
+        cfg.merge_from_list(opts)
+    if freeze:
+        cfg.freeze()
+    return cfg

@@ -59,7 +59,7 @@ _C.MODEL.BACKBONE.DEPTH = 50
 _C.MODEL.BACKBONE.LAST_STRIDE = 1
 # torchvision-format state dict of ImageNet weights; empty = random init (warned).
 _C.MODEL.BACKBONE.PRETRAIN_PATH = ""
-# ResNet stages (3 and/or 4) followed by MPANet's modality-alleviation module
+# ResNet stages (1..4; MPANet uses 3 and 4) followed by MPANet's modality-alleviation module
 # (a learned channel gate between x and InstanceNorm(x)). Empty = none.
 _C.MODEL.BACKBONE.MODALITY_ALLEVIATION = []
 # "BN" or "SyncBN" (multi-GPU).
@@ -72,7 +72,9 @@ _C.MODEL.PART_HEAD.NAME = "PartDetector"
 _C.MODEL.PART_HEAD.NUM_PARTS = 6
 
 _C.MODEL.CLASSIFIER = CN()
-# Momentum of the EMA "mean" modality classifiers used by the modality learning loss.
+# Momentum of the EMA "mean" modality classifiers used by the modality learning loss:
+# mean <- MOMENTUM * mean + (1 - MOMENTUM) * classifier, every training step (MPANet's
+# update_rate 0.2 on SYSU-MM01 and RegDB).
 _C.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.8
 
 # Losses: a list of registered LOSS names; each reads its own weight below.
@@ -88,6 +90,9 @@ _C.MODEL.LOSSES.ID = CN()
 _C.MODEL.LOSSES.ID.WEIGHT = 1.0
 # Label smoothing epsilon of the identity cross-entropy (0 = plain CE).
 _C.MODEL.LOSSES.ID.LABEL_SMOOTHING = 0.0
+# "mean": CE averaged over the batch (MPANet's code); "per_modality": supplementary eq. 4,
+# the visible mean plus the infrared mean (twice "mean" on a modality-balanced batch).
+_C.MODEL.LOSSES.ID.REDUCTION = "mean"
 _C.MODEL.LOSSES.SID = CN()
 _C.MODEL.LOSSES.SID.WEIGHT = 0.5
 # MPANet's code adds the modality-specific CE twice (effective weight 2x WEIGHT);
@@ -131,6 +136,10 @@ _C.INPUT.FLIP_PROB = 0.5
 _C.INPUT.RANDOM_ERASING = CN()
 _C.INPUT.RANDOM_ERASING.ENABLED = True
 _C.INPUT.RANDOM_ERASING.PROB = 0.5
+# Erased fraction of the image area (low, high) and the smallest aspect ratio of the
+# rectangle (ratios are drawn log-uniformly in [MIN_ASPECT, 1/MIN_ASPECT]); Zhong et al.'s values.
+_C.INPUT.RANDOM_ERASING.AREA_RANGE = [0.02, 0.4]
+_C.INPUT.RANDOM_ERASING.MIN_ASPECT = 0.3
 # Image decoder: "opencv" (faster) or "pil".
 _C.INPUT.DECODER = "opencv"
 # Keep decoded, resized training images in memory (small datasets only).
@@ -233,6 +242,20 @@ _C.TEST.SYSU = CN()
 _C.TEST.SYSU.MODES = ["all", "indoor"]
 # Gallery images per identity per camera: 1 (single-shot) and/or 10 (multi-shot).
 _C.TEST.SYSU.SHOTS = [1]
+# Use the official gallery draws of DATASETS.ROOT/<sysu>/exp/rand_perm_cam.mat when the file
+# exists; otherwise (or when False) draw with seed = trial index, as AGW's scripts do.
+_C.TEST.SYSU.OFFICIAL_DRAWS = True
+_C.TEST.REGDB = CN()
+# Search directions to report, the first being the primary group (TEST.BEST_METRIC):
+# "visible_to_thermal" and/or "thermal_to_visible".
+_C.TEST.REGDB.DIRECTIONS = ["visible_to_thermal", "thermal_to_visible"]
+_C.TEST.LLCM = CN()
+# Search directions, primary first: "infrared_to_visible" and/or "visible_to_infrared".
+_C.TEST.LLCM.DIRECTIONS = ["infrared_to_visible", "visible_to_infrared"]
+# LLCM's released test script scores "VIS to IR" by ranking the drawn IR images against
+# all visible images (transposed distances); True keeps that to compare with published
+# numbers, False ranks all visible queries against the drawn IR gallery.
+_C.TEST.LLCM.VIS_TO_IR_AS_RELEASED = True
 _C.TEST.RERANK = CN()
 # k-reciprocal re-ranking (Zhong et al. 2017) of the query-gallery distances.
 _C.TEST.RERANK.ENABLED = False

@@ -1,7 +1,17 @@
 """Owns the DATASET and SAMPLER registries and builds the train / test data loaders."""
-from fvcore.common.registry import Registry
+from collections import Counter
+from typing import Sequence
 
+import cv2
+import torch
+from fvcore.common.registry import Registry
+from torch.utils.data import DataLoader
+
+from ..utils import comm
 from ..utils.registry import get_registered
+from .common import ReidImageDataset, collate_batch
+from .datasets.base import INFRARED, VISIBLE, ReidItem
+from .transforms import TrainAugmentation
 
 DATASET_REGISTRY = Registry("DATASET")
 DATASET_REGISTRY.__doc__ = """
@@ -17,3 +27,75 @@ Training samplers: infinite index streams (identity batches) built from the trai
 
 def build_dataset(cfg, name: str):
     return get_registered(DATASET_REGISTRY, name, "DATASETS.TRAIN/TEST")(cfg)
+
+
+def build_sampler(cfg, items: Sequence[ReidItem], iters_per_epoch: int, start_iter: int = 0):
+    """The DATALOADER.SAMPLER batch sampler over `items`, positioned at `start_iter`."""
+    sampler_cls = get_registered(SAMPLER_REGISTRY, cfg.DATALOADER.SAMPLER, "DATALOADER.SAMPLER")
+    return sampler_cls.from_config(cfg, items, iters_per_epoch, start_iter)
+
+
+def iters_per_epoch(cfg, dataset) -> int:
+    """Iterations in one training epoch: DATALOADER.ITERS_PER_EPOCH when > 0, else the number of
+    batches that would show every image of the smaller modality once (P*K/2 of them per batch).
+    A single-modality training set counts all its images against P*K instead. This is the one
+    place the conversion is made; schedules in epochs are multiplied by it."""
+    if cfg.DATALOADER.ITERS_PER_EPOCH > 0:
+        return int(cfg.DATALOADER.ITERS_PER_EPOCH)
+    if not dataset.train:
+        raise ValueError(f"{type(dataset).__name__} has no training images; cannot size an epoch")
+    batch_size = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES
+    counts = Counter(item.modality for item in dataset.train)
+    if counts[VISIBLE] and counts[INFRARED]:
+        return max(1, min(counts[VISIBLE], counts[INFRARED]) // max(1, batch_size // 2))
+    return max(1, len(dataset.train) // batch_size)
+
+
+def _worker_init(worker_id: int) -> None:
+    # Workers already split the batches; OpenCV's own thread pool would only oversubscribe the cores.
+    cv2.setNumThreads(1)
+
+
+def _loader_options(cfg) -> dict:
+    num_workers = int(cfg.DATALOADER.NUM_WORKERS)
+    if num_workers < 0:
+        raise ValueError(f"DATALOADER.NUM_WORKERS must be >= 0, got {num_workers}")
+    return {
+        "num_workers": num_workers,
+        "pin_memory": bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
+        "collate_fn": collate_batch,
+        "worker_init_fn": _worker_init if num_workers else None,
+    }
+
+
+def build_train_loader(cfg, dataset=None, start_iter: int = 0) -> DataLoader:
+    """An endless loader of training batches (see `collate_batch`), P*K/world_size images per
+    rank, starting at iteration `start_iter`. Batch contents and augmentations are a function
+    of (SEED, iteration) only, so a resumed run continues the uninterrupted stream exactly,
+    whatever DATALOADER.NUM_WORKERS is."""
+    if dataset is None:
+        dataset = build_dataset(cfg, cfg.DATASETS.TRAIN)
+    sampler = build_sampler(cfg, dataset.train, iters_per_epoch(cfg, dataset), start_iter)
+    images = ReidImageDataset(
+        dataset.train,
+        cfg.INPUT.SIZE_TRAIN,
+        decoder=cfg.INPUT.DECODER,
+        augmentation=TrainAugmentation.from_config(cfg),
+        cache=cfg.INPUT.CACHE_IMAGES,
+    )
+    options = _loader_options(cfg)
+    return DataLoader(
+        images,
+        batch_sampler=sampler,
+        persistent_workers=bool(cfg.DATALOADER.PERSISTENT_WORKERS) and options["num_workers"] > 0,
+        **options,
+    )
+
+
+def build_test_loader(cfg, dataset) -> DataLoader:
+    """Batches of TEST.IMS_PER_BATCH over `dataset.test` in order; under DDP each rank reads a
+    disjoint contiguous shard ("indices" stay global, and the evaluator gathers the ranks)."""
+    count, rank, world = len(dataset.test), comm.get_rank(), comm.get_world_size()
+    shard = range(count * rank // world, count * (rank + 1) // world)
+    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
+    return DataLoader(images, batch_size=int(cfg.TEST.IMS_PER_BATCH), sampler=shard, **_loader_options(cfg))

@@ -1,17 +1,15 @@
 """What a training script needs: argument parser, config set-up, and the DefaultTrainer
 that wires data, model, optimizer, schedule, checkpoints, evaluation and writers."""
 import argparse
-import importlib
 import logging
 import os
 from collections import OrderedDict
 
 import torch
-from fvcore.common.config import CfgNode as _FvCfgNode
 from fvcore.nn import parameter_count_table
 
 from ..checkpoint import ReidCheckpointer, atomic_write_bytes
-from ..config import get_cfg
+from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, iters_per_epoch
 from ..evaluation import build_evaluator, flatten_results, inference_on_dataset, print_results_table
 from .. import modeling  # noqa: F401  (registers the built-in components)
@@ -44,45 +42,6 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                         help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 1e-4")
     return parser
-
-
-def _import_projects(cfg, names):
-    for name in names:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as e:
-            raise ImportError(
-                f"PROJECTS lists '{name}', which cannot be imported ({e}). Install it (pip install -e .) "
-                "or fix the config's PROJECTS list."
-            ) from e
-        add_config = getattr(module, "add_config", None)
-        if add_config is not None:
-            add_config(cfg)
-
-
-def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
-    """get_cfg() + the projects named by the YAML's (or command line's) PROJECTS + the YAML
-    + the KEY VALUE overrides. Projects are imported first so their keys and registrations
-    exist before the YAML that uses them is merged."""
-    cfg = get_cfg()
-    opts = list(opts or [])
-    projects = []
-    if config_file:
-        if not os.path.isfile(config_file):
-            raise FileNotFoundError(f"Config file {config_file} does not exist.")
-        projects += _FvCfgNode.load_yaml_with_base(config_file).get("PROJECTS", []) or []
-    if "PROJECTS" in opts[0::2]:
-        import ast
-
-        projects += list(ast.literal_eval(opts[opts.index("PROJECTS") + 1]))
-    _import_projects(cfg, list(dict.fromkeys(projects)))
-    if config_file:
-        cfg.merge_from_file(config_file)
-    if opts:
-        cfg.merge_from_list(opts)
-    if freeze:
-        cfg.freeze()
-    return cfg
 
 
 def default_setup(cfg, args=None):

@@ -54,25 +54,31 @@ class EventStorage:
         _CURRENT_STORAGE.pop()
 
 
+def _unwritten(written: dict):
+    """Scalars whose latest value is newer than what a writer has written of them (and
+    record them as written): an evaluation put after the last step's write still goes out."""
+    fresh = defaultdict(dict)
+    for name, (value, it) in get_event_storage().latest().items():
+        if it > written.get(name, -1):
+            fresh[it][name] = value
+            written[name] = it
+    return fresh
+
+
 class JSONWriter:
     """Append every scalar put since the last write to `path` as one JSON line per iteration."""
 
     def __init__(self, path: str):
         self.path = path
-        self._last_written = -1
+        self._written = {}
 
     def write(self):
-        storage = get_event_storage()
-        by_iter = defaultdict(dict)
-        for name, (value, it) in storage.latest().items():
-            if it > self._last_written:
-                by_iter[it][name] = value
+        by_iter = _unwritten(self._written)
         if not by_iter:
             return
         with open(self.path, "a") as f:
             for it in sorted(by_iter):
                 f.write(json.dumps({"iteration": it, **by_iter[it]}, sort_keys=True) + "\n")
-        self._last_written = max(by_iter)
 
     def close(self):
         pass
@@ -83,16 +89,12 @@ class TensorboardWriter:
         from torch.utils.tensorboard import SummaryWriter  # needs the `tensorboard` package
 
         self._writer = SummaryWriter(log_dir)
-        self._last_written = -1
+        self._written = {}
 
     def write(self):
-        storage = get_event_storage()
-        newest = self._last_written
-        for name, (value, it) in storage.latest().items():
-            if it > self._last_written:
+        for it, scalars in _unwritten(self._written).items():
+            for name, value in scalars.items():
                 self._writer.add_scalar(name, value, it)
-                newest = max(newest, it)
-        self._last_written = newest
 
     def close(self):
         self._writer.close()

@@ -1,9 +1,7 @@
 """SynthVI: a small synthetic visible-infrared set in the SYSU-MM01 layout, generated on
 demand so that the whole pipeline runs (and is tested) without any downloaded data."""
 import json
-import logging
 import os
-import shutil
 from typing import Optional
 
 from iopath.common.file_io import g_pathmgr
@@ -13,11 +11,7 @@ from ..build import DATASET_REGISTRY
 from .layout import DatasetLayoutError
 from .sysu_mm01 import SYSUMM01
 
-logger = logging.getLogger(__name__)
-
 MARKER = "SYNTHVI_DONE.json"
-# What a generated tree consists of; a folder holding anything else is never replaced.
-GENERATED_ENTRIES = {f"cam{c}" for c in range(1, 7)} | {"exp", MARKER}
 
 
 def synthvi_parameters(cfg) -> dict:
@@ -33,52 +27,35 @@ def synthvi_parameters(cfg) -> dict:
 
 
 def _marker_matches(root: str, params: dict) -> bool:
+    """Whether `root` holds a finished tree generated with `params` (the generator writes the
+    marker last, with its arguments under "parameters")."""
     path = os.path.join(root, MARKER)
     if not g_pathmgr.isfile(path):
         return False
     with g_pathmgr.open(path, "r") as f:
         try:
-            marker = json.load(f)
-        except json.JSONDecodeError:
+            recorded = json.load(f).get("parameters")
+        except (json.JSONDecodeError, AttributeError):
             return False
-    if not isinstance(marker, dict):
-        return False
-    return {key: marker.get(key) for key in params} == params
+    return isinstance(recorded, dict) and {key: recorded.get(key) for key in params} == params
 
 
 def ensure_synthvi(root: str, params: dict, auto_generate: bool) -> None:
-    """Make `root` hold a complete SynthVI tree generated with `params`.
+    """Make `root` hold a complete SynthVI tree generated with `params`. With `auto_generate`
+    the main process hands over to the generator, which returns at once when the marker
+    matches and otherwise clears its own files and regenerates; the other ranks wait."""
+    if auto_generate:
+        if comm.is_main_process():
+            from ..synthvi_generator import generate_synthvi
 
-    The tree is generated into a sibling folder and swapped in, so an interrupted run never
-    leaves a half-written tree behind a valid-looking marker. Only the main process writes."""
-    if _marker_matches(root, params):
-        return
-    if not auto_generate:
-        raise DatasetLayoutError(
-            f"SynthVI at {root} is missing or was generated with other parameters than {params} "
-            f"(see {os.path.join(root, MARKER)}); set DATASETS.SYNTHVI.AUTO_GENERATE True to (re)generate it"
-        )
-    if comm.is_main_process():
-        if g_pathmgr.isdir(root):
-            foreign = set(g_pathmgr.ls(root)) - GENERATED_ENTRIES
-            if foreign:
-                raise DatasetLayoutError(
-                    f"Refusing to regenerate SynthVI over {root}: it holds entries a generated tree does not "
-                    f"({', '.join(sorted(foreign))}). Move them away or point DATASETS.ROOT elsewhere."
-                )
-        from ..synthvi_generator import generate_synthvi
-
-        staging = f"{root}.generating-{os.getpid()}"
-        if g_pathmgr.isdir(staging):
-            shutil.rmtree(staging)
-        logger.info("Generating SynthVI at %s with %s", root, params)
-        generate_synthvi(staging, **params)
-        if g_pathmgr.isdir(root):
-            shutil.rmtree(root)
-        os.replace(staging, root)
-    comm.synchronize()
+            generate_synthvi(root, **params)
+        comm.synchronize()
     if not _marker_matches(root, params):
-        raise DatasetLayoutError(f"SynthVI generation at {root} did not leave a {MARKER} matching {params}")
+        what = "was not generated" if auto_generate else "is missing or was generated with other parameters"
+        raise DatasetLayoutError(
+            f"SynthVI at {root} {what}: {os.path.join(root, MARKER)} does not record {params}. "
+            "Set DATASETS.SYNTHVI.AUTO_GENERATE True, or run tools/generate_synthvi.py with these parameters."
+        )
 
 
 @DATASET_REGISTRY.register()

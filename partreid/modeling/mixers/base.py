@@ -12,14 +12,15 @@ Label mixing is described by a `MixedTargets` placed in `outputs["mixed_targets"
 identity losses read. The meta-architecture only calls a mixer in training mode and from
 MODEL.MIXER.START_EPOCH on.
 
-Every random draw of a mixer comes from `self.generator`, a CPU torch.Generator seeded from
-SEED (plus the process rank, so that data-parallel ranks draw different pairs): a run with a
-fixed SEED mixes the same way every time.
+Every random draw of a mixer comes from `self.generator`, a CPU torch.Generator reseeded from
+(SEED, iteration, rank) each step: a run with a fixed SEED mixes the same way every time, a
+resumed run as an uninterrupted one, and data-parallel ranks draw different pairs.
 """
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
+from scipy.special import betaincinv
 
 from ...utils import comm
 
@@ -39,19 +40,22 @@ class MixedTargets:
         return torch.where(self.lam >= 0.5, self.targets_a, self.targets_b)
 
 
-def make_generator(cfg) -> torch.Generator:
-    """A CPU generator seeded from cfg.SEED and the rank (torch's initial seed when SEED < 0,
-    which the engine has already drawn and logged)."""
-    seed = cfg.SEED if cfg is not None and cfg.SEED >= 0 else torch.initial_seed()
-    generator = torch.Generator()
-    generator.manual_seed((seed + comm.get_rank()) % (2**63))
-    return generator
+def _stream_seed(seed: int, iteration: int, rank: int) -> int:
+    return (seed * 1_000_003 + iteration * 1_009 + rank) % (2**63 - 1)
 
 
 class Mixer:
     def __init__(self, cfg=None):
         self.cfg = cfg
-        self.generator = make_generator(cfg)
+        # torch's initial seed when SEED < 0: the engine has already drawn and logged it.
+        self.seed = cfg.SEED if cfg is not None and cfg.SEED >= 0 else torch.initial_seed()
+        self.generator = torch.Generator()
+        self.reseed(0)
+
+    def reseed(self, iteration: int) -> None:
+        """Restart the random stream from (SEED, iteration, rank); the meta-architecture calls it
+        every training step, so a resumed run mixes exactly as an uninterrupted one."""
+        self.generator.manual_seed(_stream_seed(self.seed, iteration, comm.get_rank()))
 
     def mix_images(self, images: torch.Tensor, batch: dict):
         """Return (images, MixedTargets or None)."""
@@ -81,8 +85,6 @@ def beta_alpha(cfg) -> float:
 def draw_beta(alpha: float, generator: torch.Generator) -> float:
     """lam ~ Beta(alpha, alpha) by inverting the CDF of a uniform draw, so that the draw comes
     from `generator` (torch's Beta sampler cannot take one)."""
-    from scipy.special import betaincinv
-
     u = torch.rand((), generator=generator, dtype=torch.float64).item()
     return float(betaincinv(alpha, alpha, u))
 

@@ -1,1 +1,12 @@
-"""PartMix project (placeholder package, filled by the project)."""
+"""PartMix (Kim et al., CVPR 2023) as a partreid project.
+
+Importing this package registers the `PartMix` mixer and the `PartMixContrastiveLoss` /
+`PartMixAuxIDLoss` losses; the engine calls `add_config(cfg)` for configs listing
+PROJECTS: ["partmix"].
+"""
+from . import losses, mixer  # noqa: F401  (registration on import)
+from .config import add_partmix_config
+
+add_config = add_partmix_config
+
+__all__ = ["add_config", "add_partmix_config"]

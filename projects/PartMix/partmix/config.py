@@ -32,7 +32,4 @@ def add_partmix_config(cfg):
     # Anchors whose candidate logits are scored at once (bounds the memory of entropy mining:
     # ANCHOR_CHUNK x batch x parts x classes floats). 0 = all anchors in one block.
     _P.ANCHOR_CHUNK = 32
-    # Seed of the mixer's own generator (random mining, random part sets when NUM_SWAP > 1);
-    # offset by the process rank so that DDP ranks draw differently. Negative: use SEED.
-    _P.SEED = -1
     return cfg

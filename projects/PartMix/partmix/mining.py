@@ -126,22 +126,27 @@ def candidate_similarities(
     return dot / (anchor_sq[:, None, None] * norm_sq).clamp_min(eps * eps).sqrt()
 
 
-def bn_affine(bn: torch.nn.BatchNorm1d, descriptors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The BN-neck of the current step as y = scale * x + shift (detached). In training BN
-    normalises with the real batch's statistics (biased variance), which we read from the
-    batch's pre-BN `descriptors`; in eval mode with its running statistics."""
+def bn_statistics(bn: torch.nn.BatchNorm1d, descriptors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance the BN-neck normalises with at this step (detached, at least float32):
+    in training the real batch's statistics (biased variance) of its pre-BN `descriptors`, in
+    eval mode its running statistics."""
+    dtype = torch.promote_types(descriptors.dtype, torch.float32)
     with torch.no_grad():
         if bn.training or bn.running_mean is None:
-            x = descriptors.float()
-            mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
-        else:
-            mean, var = bn.running_mean.float(), bn.running_var.float()
+            x = descriptors.detach().to(dtype)
+            return x.mean(dim=0), x.var(dim=0, unbiased=False)
+        return bn.running_mean.to(dtype), bn.running_var.to(dtype)
+
+
+def bn_affine(bn: torch.nn.BatchNorm1d, mean: torch.Tensor, var: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The BN-neck with fixed statistics as the affine map y = scale * x + shift (detached)."""
+    with torch.no_grad():
         scale = torch.rsqrt(var + bn.eps)
         if bn.weight is not None:
-            scale = scale * bn.weight.float()
+            scale = scale * bn.weight.to(scale.dtype)
         shift = -mean * scale
         if bn.bias is not None:
-            shift = shift + bn.bias.float()
+            shift = shift + bn.bias.to(shift.dtype)
     return scale, shift
 
 

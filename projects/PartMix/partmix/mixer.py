@@ -4,11 +4,11 @@ import torch.nn.functional as F
 
 from partreid.modeling.mixers.base import Mixer
 from partreid.modeling.mixers.build import MIXER_REGISTRY
-from partreid.utils import comm
 
 from .mining import (
     MIX_GLOBAL_CHOICES,
     bn_affine,
+    bn_statistics,
     candidate_entropies,
     candidate_masks,
     candidate_similarities,
@@ -21,6 +21,11 @@ MINING_CHOICES = ("entropy", "similarity", "random")
 
 
 def _check_partmix_config(cfg) -> None:
+    if "PARTMIX" not in cfg:
+        raise KeyError(
+            "The config has no PARTMIX node: list the project in the YAML (PROJECTS: [\"partmix\"]) "
+            "or call partmix.add_partmix_config(cfg) before merging."
+        )
     p = cfg.PARTMIX
     num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
     if not 1 <= p.NUM_SWAP <= num_parts:
@@ -48,7 +53,8 @@ class PartMix(Mixer):
 
     For every anchor i it scores all candidates mix(i, j, r) from factorised per-part quantities,
     keeps NUM_POS positives (same identity) and NUM_NEG negatives (other identities) by the
-    PARTMIX.MINING rule, and builds only those. Adds to `outputs`:
+    PARTMIX.MINING rule, and builds only those. Random draws (random mining, part sets when
+    NUM_SWAP > 1) come from the base class's seeded `self.generator`. Adds to `outputs`:
       "partmix_positives" (N, U', D) and "partmix_negatives" (N, Q', D): pre-BN mixed descriptors;
       "partmix_positive_mask" (N, U') / "partmix_negative_mask" (N, Q'): False where an anchor had
       fewer allowed candidates than requested (those slots must not enter a loss);
@@ -65,14 +71,13 @@ class PartMix(Mixer):
         self.num_pos, self.num_neg = p.NUM_POS, p.NUM_NEG
         self.mining = p.MINING
         self.anchor_chunk = p.ANCHOR_CHUNK
-        seed = p.SEED if p.SEED >= 0 else (cfg.SEED if cfg.SEED >= 0 else torch.initial_seed())
-        self.generator = torch.Generator().manual_seed(int(seed) + comm.get_rank())
 
     def mix_descriptors(self, outputs: dict, batch: dict, model) -> dict:
         parts, global_desc = outputs["part_descriptors"], outputs["global_descriptor"]
         n, m, _ = parts.shape
-        scale, shift = bn_affine(model.bn_neck, outputs["descriptors"])
+        mean, var = bn_statistics(model.bn_neck, outputs["descriptors"])
         with torch.no_grad():
+            scale, shift = bn_affine(model.bn_neck, mean, var)
             swap = random_part_swaps(n, m, self.num_swap, self.generator, parts.device)
             pos_pairs, neg_pairs = candidate_masks(outputs["targets"], outputs["modalities"], self.inter, self.intra)
             scores = self._candidate_scores(parts.detach().float(), global_desc.detach().float(), swap, scale, shift, model)
@@ -86,7 +91,7 @@ class PartMix(Mixer):
             "partmix_positive_mask": pos_valid,
             "partmix_negatives": negatives,
             "partmix_negative_mask": neg_valid,
-            "partmix_positive_logits": self._classify(positives, outputs["descriptors"], model),
+            "partmix_positive_logits": self._classify(positives, mean, var, model),
         }
 
     def _candidate_scores(self, parts, global_desc, swap, scale, shift, model) -> torch.Tensor:
@@ -119,16 +124,11 @@ class PartMix(Mixer):
         return materialise_candidates(parts, global_desc, donors, swap[anchors, donors, slots], self.mix_global)
 
     @staticmethod
-    def _classify(mixed: torch.Tensor, descriptors: torch.Tensor, model) -> torch.Tensor:
-        """C on BN-necked mixed descriptors. The BN-neck normalises with the real batch's
-        statistics (as it did for the batch itself) and does not update its running statistics,
-        so that synthetic samples never leak into the inference-time BN."""
+    def _classify(mixed: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, model) -> torch.Tensor:
+        """C on BN-necked mixed descriptors. The BN-neck normalises with the statistics it used for
+        the real batch and leaves its running statistics alone, so synthetic samples never leak
+        into the inference-time BN; gradients still reach its affine parameters."""
         bn = model.bn_neck
-        with torch.no_grad():
-            mean = descriptors.float().mean(dim=0)
-            var = descriptors.float().var(dim=0, unbiased=False)
-        flat = mixed.flatten(0, 1)
-        necked = F.batch_norm(
-            flat, mean.to(flat.dtype), var.to(flat.dtype), bn.weight, bn.bias, training=False, eps=bn.eps
-        )
+        flat = mixed.flatten(0, 1).to(mean.dtype)  # BN in float32, as autocast does
+        necked = F.batch_norm(flat, mean, var, bn.weight, bn.bias, training=False, eps=bn.eps)
         return model.classifier(necked).view(*mixed.shape[:2], -1)

@@ -1,0 +1,147 @@
+"""Image decoding and the ReID augmentations, all on uint8 data.
+
+Images stay uint8 (HWC numpy while cropping, CHW tensor once erased) so host memory and
+host->device copies stay small; the model normalises on its device. Every random choice
+draws from a `numpy.random.Generator` handed in by the caller, which derives it from the
+sample's position in the training stream: the augmentation of a sample therefore does not
+depend on which worker runs it, nor on whether the run was resumed.
+"""
+import io
+import math
+from typing import Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+from iopath.common.file_io import g_pathmgr
+from PIL import Image
+
+DECODERS = ("opencv", "pil")
+
+
+class ImageReadError(OSError):
+    """An image file that cannot be read or decoded."""
+
+
+def _jpeg_is_truncated(data: bytes) -> bool:
+    """A baseline or progressive JPEG ends its last scan with the EOI marker (FFD9). Inside
+    scan data 0xFF is always byte-stuffed, so FFD9 after the last SOS (FFDA) can only be the
+    real end; OpenCV silently returns a partly grey image without it."""
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan < 0 or data.find(b"\xff\xd9", last_scan) < 0
+
+
+def read_image(path: str, decoder: str = "opencv") -> np.ndarray:
+    """Decode `path` into an RGB uint8 array (H, W, 3); single-channel (infrared) images are
+    replicated to three channels. Raises ImageReadError naming the file when it cannot be
+    opened or decoded."""
+    if decoder not in DECODERS:
+        raise ValueError(f"INPUT.DECODER must be one of {DECODERS}, got {decoder!r}")
+    try:
+        with g_pathmgr.open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ImageReadError(f"Cannot read image {path}: {e}") from e
+    if data[:2] == b"\xff\xd8" and _jpeg_is_truncated(data):
+        raise ImageReadError(f"Corrupt image {path}: truncated JPEG (no end-of-image marker)")
+    if decoder == "opencv":
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ImageReadError(f"Corrupt image {path}: OpenCV cannot decode its {len(data)} bytes")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        with Image.open(io.BytesIO(data)) as pil_image:
+            return np.asarray(pil_image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(f"Corrupt image {path}: PIL cannot decode it ({e})") from e
+
+
+def resize(image: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
+    """Bilinear resize to (height, width)."""
+    height, width = int(size_hw[0]), int(size_hw[1])
+    if image.shape[:2] == (height, width):
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def to_chw_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def random_erase(
+    image: torch.Tensor,
+    rng: np.random.Generator,
+    area_range: Tuple[float, float],
+    min_aspect: float,
+    attempts: int = 100,
+) -> torch.Tensor:
+    """Random erasing (Zhong et al., AAAI 2020) in place on a uint8 (3, H, W) tensor: a
+    rectangle of `area_range` of the image area and aspect ratio log-uniform in
+    [min_aspect, 1/min_aspect] is filled with uniform random values."""
+    _, height, width = image.shape
+    for _ in range(attempts):
+        area = rng.uniform(*area_range) * height * width
+        aspect = math.exp(rng.uniform(math.log(min_aspect), -math.log(min_aspect)))
+        h = int(round(math.sqrt(area * aspect)))
+        w = int(round(math.sqrt(area / aspect)))
+        if 0 < h < height and 0 < w < width:
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            fill = rng.integers(0, 256, size=(image.shape[0], h, w), dtype=np.uint8)
+            image[:, top : top + h, left : left + w] = torch.from_numpy(fill)
+            break
+    return image
+
+
+class TrainAugmentation:
+    """Zero-pad + random crop back to the input size, horizontal flip, random erasing, on an
+    image already resized to INPUT.SIZE_TRAIN; returns a uint8 (3, H, W) tensor."""
+
+    def __init__(
+        self,
+        padding: int = 10,
+        flip_prob: float = 0.5,
+        erasing_prob: float = 0.5,
+        erasing_area: Tuple[float, float] = (0.02, 0.4),
+        erasing_min_aspect: float = 0.3,
+    ):
+        if padding < 0:
+            raise ValueError(f"INPUT.PADDING must be >= 0, got {padding}")
+        for key, p in (("INPUT.FLIP_PROB", flip_prob), ("INPUT.RANDOM_ERASING.PROB", erasing_prob)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{key} must be a probability in [0, 1], got {p}")
+        low, high = erasing_area
+        if not 0.0 < low <= high < 1.0:
+            raise ValueError(f"INPUT.RANDOM_ERASING.AREA_RANGE must satisfy 0 < low <= high < 1, got {erasing_area}")
+        if not 0.0 < erasing_min_aspect <= 1.0:
+            raise ValueError(f"INPUT.RANDOM_ERASING.MIN_ASPECT must be in (0, 1], got {erasing_min_aspect}")
+        self.padding = int(padding)
+        self.flip_prob = float(flip_prob)
+        self.erasing_prob = float(erasing_prob)
+        self.erasing_area = (float(low), float(high))
+        self.erasing_min_aspect = float(erasing_min_aspect)
+
+    @classmethod
+    def from_config(cls, cfg) -> "TrainAugmentation":
+        erasing = cfg.INPUT.RANDOM_ERASING
+        return cls(
+            padding=cfg.INPUT.PADDING,
+            flip_prob=cfg.INPUT.FLIP_PROB,
+            erasing_prob=erasing.PROB if erasing.ENABLED else 0.0,
+            erasing_area=tuple(erasing.AREA_RANGE),
+            erasing_min_aspect=erasing.MIN_ASPECT,
+        )
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        height, width = image.shape[:2]
+        if self.padding:
+            pad = self.padding
+            padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+            top, left = (int(v) for v in rng.integers(0, 2 * pad + 1, size=2))
+            image = padded[top : top + height, left : left + width]
+        if rng.random() < self.flip_prob:
+            image = image[:, ::-1]
+        tensor = to_chw_tensor(image)
+        if rng.random() < self.erasing_prob:
+            random_erase(tensor, rng, self.erasing_area, self.erasing_min_aspect)
+        return tensor

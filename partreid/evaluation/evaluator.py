@@ -1,0 +1,189 @@
+"""Evaluator base class, the inference loop and result formatting shared by every protocol."""
+import datetime
+import logging
+import time
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from tabulate import tabulate
+
+from ..utils import comm
+from .rank import RankingResult, rank_gallery
+from .rerank import k_reciprocal_rerank
+
+logger = logging.getLogger(__name__)
+
+# Seconds between two progress lines of inference_on_dataset.
+_LOG_EVERY_SECONDS = 5.0
+
+
+class DatasetEvaluator:
+    """Collects one feature per test item, then scores a protocol on them.
+
+    process() keeps the features of this rank only. evaluate() gathers them from every
+    rank with comm.all_gather; rank 0 assembles one feature per item of dataset.test and
+    computes the metrics, the other ranks return {} (so that only one process logs and
+    writes metrics). Subclasses implement `compute(features)`, given the (N_test, D)
+    feature matrix in dataset.test order, returning the ordered group dict.
+    """
+
+    def __init__(self, cfg, dataset):
+        self.dataset = dataset
+        self.flip_features = cfg.TEST.FLIP_FEATURES
+        self.rank_batch = cfg.TEST.RANK_BATCH
+        self.num_trials = cfg.TEST.NUM_TRIALS
+        self.rerank = cfg.TEST.RERANK.ENABLED
+        self.rerank_params = dict(k1=cfg.TEST.RERANK.K1, k2=cfg.TEST.RERANK.K2, lambda_value=cfg.TEST.RERANK.LAMBDA)
+        if self.num_trials < 1:
+            raise ValueError(f"TEST.NUM_TRIALS must be >= 1, got {self.num_trials}")
+        if not dataset.test:
+            raise ValueError(f"{type(dataset).__name__} (root {dataset.root}) has an empty test set")
+        self.reset()
+
+    def reset(self) -> None:
+        self._indices: List[torch.Tensor] = []
+        self._features: List[torch.Tensor] = []
+
+    def process(self, batch: dict, features: torch.Tensor) -> None:
+        indices = torch.as_tensor(batch["indices"]).reshape(-1).cpu()
+        if features.shape[0] != indices.numel():
+            raise ValueError(f"Got {features.shape[0]} features for a batch of {indices.numel()} indices")
+        self._indices.append(indices)
+        self._features.append(features.detach().float().cpu())
+
+    def evaluate(self) -> "OrderedDict[str, Dict[str, float]]":
+        gathered = comm.all_gather((self._indices, self._features))
+        if not comm.is_main_process():
+            return OrderedDict()
+        index_parts = [i for rank_indices, _ in gathered for i in rank_indices]
+        if not index_parts:
+            raise RuntimeError(f"{type(self).__name__}.evaluate() called before any process()")
+        indices = torch.cat(index_parts)
+        features = torch.cat([f for _, rank_features in gathered for f in rank_features])
+        num_test = len(self.dataset.test)
+        if int(indices.min()) < 0 or int(indices.max()) >= num_test:
+            raise ValueError(f"Batch indices out of range 0..{num_test - 1} of the test set")
+        # Distributed samplers may pad with repeated items; a repeat only rewrites a row.
+        assembled = torch.zeros(num_test, features.shape[1])
+        seen = torch.zeros(num_test, dtype=torch.bool)
+        assembled[indices] = features
+        seen[indices] = True
+        if not seen.all():
+            missing = int((~seen).sum())
+            raise RuntimeError(
+                f"{type(self).__name__}: {missing} of {num_test} test items got no feature; the test loader must "
+                "cover the whole dataset.test"
+            )
+        results = self.compute(assembled)
+        logger.info("Evaluation results (%s):\n%s", type(self).__name__, print_results_table(results))
+        return results
+
+    def compute(self, features: torch.Tensor) -> "OrderedDict[str, Dict[str, float]]":
+        raise NotImplementedError
+
+    def rank(
+        self,
+        features: torch.Tensor,
+        query_index: Sequence[int],
+        gallery_index: Sequence[int],
+        keep=None,
+        unique_identities: bool = False,
+    ) -> RankingResult:
+        """Rank dataset.test[gallery_index] for each of dataset.test[query_index], with
+        TEST.RERANK applied when enabled."""
+        items = self.dataset.test
+        query_index = torch.as_tensor(query_index, dtype=torch.long)
+        gallery_index = torch.as_tensor(gallery_index, dtype=torch.long)
+        q_pids = [items[i].pid for i in query_index.tolist()]
+        g_pids = [items[i].pid for i in gallery_index.tolist()]
+        q_feats, g_feats = features[query_index], features[gallery_index]
+        common = dict(keep=keep, unique_identities=unique_identities, batch_size=self.rank_batch)
+        if self.rerank:
+            distmat = k_reciprocal_rerank(q_feats, g_feats, **self.rerank_params)
+            return rank_gallery(q_pids, g_pids, distmat=distmat, **common)
+        return rank_gallery(q_pids, g_pids, query_features=q_feats, gallery_features=g_feats, **common)
+
+
+def summarize_trials(trials: Sequence[Dict[str, float]]) -> Dict[str, float]:
+    """Mean of each metric over trials, plus `<metric>_std` (population std) when there
+    is more than one trial."""
+    values = {name: np.array([t[name] for t in trials], dtype=np.float64) for name in trials[0]}
+    out = {name: float(v.mean()) for name, v in values.items()}
+    if len(trials) > 1:
+        out.update({f"{name}_std": float(v.std()) for name, v in values.items()})
+    return out
+
+
+def inference_on_dataset(model, data_loader, evaluator, flip_features: Optional[bool] = None):
+    """Run `model` in eval mode under no_grad on every batch of `data_loader`, feed the
+    features to `evaluator` and return `evaluator.evaluate()`.
+
+    Features are the mean of the image's and its horizontal flip's when `flip_features`
+    (default: the evaluator's TEST.FLIP_FEATURES). The model's training mode is restored
+    afterwards, even on error. Progress with ETA is logged every few seconds.
+    """
+    if flip_features is None:
+        flip_features = getattr(evaluator, "flip_features", False)
+    total = len(data_loader) if hasattr(data_loader, "__len__") else None
+    evaluator.reset()
+    was_training = model.training
+    model.eval()
+    start = last_log = time.perf_counter()
+    num_images = 0
+    try:
+        with torch.no_grad():
+            for step, batch in enumerate(data_loader, start=1):
+                features = model(batch)
+                if flip_features:
+                    flipped = dict(batch, images=batch["images"].flip(-1))
+                    features = (features + model(flipped)) / 2.0
+                evaluator.process(batch, features)
+                num_images += int(features.shape[0])
+                now = time.perf_counter()
+                if now - last_log >= _LOG_EVERY_SECONDS:
+                    last_log = now
+                    rate = (now - start) / step
+                    eta = f", ETA {datetime.timedelta(seconds=int(rate * (total - step)))}" if total else ""
+                    logger.info("Inference: batch %d/%s, %.3f s/batch%s", step, total or "?", rate, eta)
+    finally:
+        model.train(was_training)
+    elapsed = time.perf_counter() - start
+    logger.info(
+        "Inference done: %d images in %s (%.2f ms/image)",
+        num_images,
+        datetime.timedelta(seconds=int(elapsed)),
+        1000.0 * elapsed / max(num_images, 1),
+    )
+    start = time.perf_counter()
+    results = evaluator.evaluate()
+    logger.info("Metric computation took %.2f s", time.perf_counter() - start)
+    return results
+
+
+def flatten_results(results: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+    """{"group/metric": value} for metric writers."""
+    return {f"{group}/{metric}": value for group, metrics in results.items() for metric, value in metrics.items()}
+
+
+def print_results_table(results: Dict[str, Dict[str, float]]) -> str:
+    """A table with one row per group; metrics with a `_std` companion print as mean±std.
+    Returns the table string (callers log it)."""
+    if not results:
+        return "(no results)"
+    columns: List[str] = []
+    for metrics in results.values():
+        columns += [m for m in metrics if not m.endswith("_std") and m not in columns]
+    rows = []
+    for group, metrics in results.items():
+        row = [group]
+        for name in columns:
+            if name not in metrics:
+                row.append("")
+            elif f"{name}_std" in metrics:
+                row.append(f"{metrics[name]:.2f}±{metrics[name + '_std']:.2f}")
+            else:
+                row.append(f"{metrics[name]:.2f}")
+        rows.append(row)
+    return tabulate(rows, headers=["group"] + columns, tablefmt="pipe")

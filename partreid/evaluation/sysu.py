@@ -1,0 +1,136 @@
+"""SYSU-MM01 protocol: infrared queries against sampled visible galleries, 10 trials."""
+import logging
+import os
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import scipy.io
+import torch
+
+from ..data.datasets.base import INFRARED, VISIBLE
+from .build import EVALUATOR_REGISTRY
+from .evaluator import DatasetEvaluator, summarize_trials
+from .gallery_draw import group_by_identity_camera, seeded_gallery_draw
+
+logger = logging.getLogger(__name__)
+
+# Visible cameras that form the gallery of each search mode.
+GALLERY_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
+# Camera 3 (IR) and camera 2 (RGB) film the same place: such pairs are never ranked.
+_QUERY_CAMERA, _BLOCKED_GALLERY_CAMERA = 3, 2
+
+
+def sysu_camera_rule(query_camids: Sequence[int], gallery_camids: Sequence[int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Keep mask of the SYSU rule: a cam-3 query never sees a cam-2 gallery image (any identity)."""
+    q_blocked = torch.as_tensor(query_camids) == _QUERY_CAMERA
+    g_blocked = torch.as_tensor(gallery_camids) == _BLOCKED_GALLERY_CAMERA
+
+    def keep(query_index: torch.Tensor) -> torch.Tensor:
+        return ~(q_blocked[query_index, None] & g_blocked[None, :])
+
+    return keep
+
+
+def _image_number(path: str) -> int:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if not stem.isdigit():
+        raise ValueError(f"SYSU-MM01 image {path} is not named <number>.jpg; rand_perm_cam.mat cannot address it")
+    return int(stem)
+
+
+class OfficialGalleryDraw:
+    """The official draws of `exp/rand_perm_cam.mat` (SYSU-MM01's evaluation kit).
+
+    The file holds `rand_perm_cam`, a 6 x 1 cell (one per camera); cell c is an
+    (ids x 1) cell indexed by raw pid - 1, each a (trials x images) matrix whose row t is a
+    permutation of that person's 1-based image numbers in camera c. Trial t's gallery
+    takes the first `shots` numbers of row t, i.e. `cam{c}/{pid:04d}/{number:04d}.jpg`.
+    """
+
+    def __init__(self, path: str):
+        content = scipy.io.loadmat(path)
+        if "rand_perm_cam" not in content:
+            raise KeyError(f"{path} has no variable 'rand_perm_cam' (found: {sorted(content)})")
+        cameras = content["rand_perm_cam"].reshape(-1)
+        if cameras.size < 6:
+            raise ValueError(f"{path}: rand_perm_cam has {cameras.size} camera cells, expected 6")
+        self.path = path
+        self._cells = [np.asarray(cell).reshape(-1) for cell in cameras]
+
+    def draw(self, items, candidates: Sequence[int], shots: int, trial: int) -> List[int]:
+        groups = group_by_identity_camera(items, candidates)
+        drawn: List[int] = []
+        for (pid, camid), group in sorted(groups.items()):
+            by_number = {_image_number(items[i].path): i for i in group}
+            cell = self._cells[camid - 1]
+            perm = np.atleast_2d(cell[pid - 1]) if pid - 1 < cell.size else np.zeros((0, 0))
+            if perm.size == 0 or perm.shape[0] <= trial:
+                raise ValueError(
+                    f"{self.path}: no trial {trial} permutation for camera {camid}, id {pid} "
+                    f"(the dataset has {len(group)} images there); lower TEST.NUM_TRIALS or remove the file"
+                )
+            for number in perm[trial][:shots].astype(int).tolist():
+                if number not in by_number:
+                    raise ValueError(
+                        f"{self.path} draws image {number:04d} of camera {camid}, id {pid}, "
+                        f"which is not in the test set (has {sorted(by_number)})"
+                    )
+                drawn.append(by_number[number])
+        return drawn
+
+
+@EVALUATOR_REGISTRY.register()
+class SYSUEvaluator(DatasetEvaluator):
+    """All/indoor search x single/multi-shot (TEST.SYSU.MODES, TEST.SYSU.SHOTS).
+
+    Queries: every infrared test image. Gallery: per trial, per test identity, per visible
+    camera of the mode, `shots` images, from `root/exp/rand_perm_cam.mat` when present
+    (and TEST.SYSU.OFFICIAL_DRAWS) or else a seeded draw with seed = trial. Metrics average
+    over TEST.NUM_TRIALS trials with the unique-identity CMC of AGW's eval_sysu. One group
+    per (mode, shots), named e.g. "all_search_1shot"; the first is the primary one.
+    """
+
+    def __init__(self, cfg, dataset):
+        super().__init__(cfg, dataset)
+        self.modes = list(cfg.TEST.SYSU.MODES)
+        self.shots = list(cfg.TEST.SYSU.SHOTS)
+        for mode in self.modes:
+            if mode not in GALLERY_CAMERAS:
+                raise ValueError(f"TEST.SYSU.MODES has '{mode}'; expected a subset of {sorted(GALLERY_CAMERAS)}")
+        if not self.modes or not self.shots or any(int(s) < 1 for s in self.shots):
+            raise ValueError(f"TEST.SYSU.MODES ({self.modes}) and SHOTS ({self.shots}, each >= 1) must be non-empty")
+        perm_path = os.path.join(dataset.root, "exp", "rand_perm_cam.mat")
+        self.official: Optional[OfficialGalleryDraw] = None
+        if cfg.TEST.SYSU.OFFICIAL_DRAWS and os.path.isfile(perm_path):
+            self.official = OfficialGalleryDraw(perm_path)
+            logger.info("SYSU-MM01 galleries: official draws from %s", perm_path)
+        else:
+            logger.info("SYSU-MM01 galleries: seeded draws (seed = trial index); %s not used", perm_path)
+
+    def gallery(self, mode: str, shots: int, trial: int) -> List[int]:
+        """Test indices of trial `trial`'s gallery."""
+        items = self.dataset.test
+        cameras = GALLERY_CAMERAS[mode]
+        candidates = [i for i, it in enumerate(items) if it.modality == VISIBLE and it.camid in cameras]
+        if self.official is not None:
+            return self.official.draw(items, candidates, shots, trial)
+        return seeded_gallery_draw(items, candidates, shots, seed=trial)
+
+    def compute(self, features: torch.Tensor) -> "OrderedDict[str, Dict[str, float]]":
+        items = self.dataset.test
+        query = [i for i, it in enumerate(items) if it.modality == INFRARED]
+        if not query:
+            raise ValueError(f"{type(self.dataset).__name__}: no infrared test images to use as SYSU queries")
+        query_cams = [items[i].camid for i in query]
+        results: "OrderedDict[str, Dict[str, float]]" = OrderedDict()
+        for mode in self.modes:
+            for shots in self.shots:
+                trials = []
+                for trial in range(self.num_trials):
+                    gallery = self.gallery(mode, int(shots), trial)
+                    keep = sysu_camera_rule(query_cams, [items[i].camid for i in gallery])
+                    ranking = self.rank(features, query, gallery, keep=keep, unique_identities=True)
+                    trials.append(ranking.summary())
+                results[f"{mode}_search_{shots}shot"] = summarize_trials(trials)
+        return results

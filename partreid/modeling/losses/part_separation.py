@@ -1,0 +1,26 @@
+"""L_sep: MPANet's part-separation (diversity) regulariser on the part maps."""
+import torch.nn as nn
+
+from .build import LOSS_REGISTRY
+
+
+@LOSS_REGISTRY.register()
+class PartSeparationLoss(nn.Module):
+    """Mean over images and part pairs m < n of the inner product <A_m, A_n> of two part maps
+    (summed over the h*w positions, not normalised, as in MPANet's code): overlapping maps are
+    penalised so that the M detectors find different body parts. Returns {} without part maps
+    or with fewer than two parts. With the fixed Stripes head the term is a constant."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.weight = cfg.MODEL.LOSSES.SEP.WEIGHT
+
+    def forward(self, outputs: dict, batch: dict) -> dict:
+        maps = outputs.get("part_maps")
+        if maps is None or maps.shape[1] < 2:
+            return {}
+        b, m = maps.shape[:2]
+        flat = maps.float().reshape(b, m, -1)
+        gram = flat @ flat.transpose(1, 2)
+        overlap = gram.triu(diagonal=1).sum() / (b * m * (m - 1) / 2)
+        return {"loss_sep": self.weight * overlap}

@@ -1,0 +1,35 @@
+"""Batch-hard triplet loss (Hermans et al. 2017), for peer methods and ablations."""
+import torch
+import torch.nn as nn
+
+from .build import LOSS_REGISTRY
+from .common import hard_targets, pairwise_distances
+
+
+@LOSS_REGISTRY.register()
+class TripletLoss(nn.Module):
+    """For each anchor, the farthest same-identity and the closest other-identity descriptor
+    (Euclidean, on the pre-BN outputs["descriptors"]): mean of [d_ap - d_an + margin]_+.
+    Anchors without any negative in the batch are left out. Mixed batches use each sample's
+    dominant identity."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        lcfg = cfg.MODEL.LOSSES.TRIPLET
+        self.weight = lcfg.WEIGHT
+        self.margin = lcfg.MARGIN
+
+    def forward(self, outputs: dict, batch: dict) -> dict:
+        if outputs.get("descriptors") is None:
+            return {}
+        x = outputs["descriptors"].float()
+        labels = hard_targets(outputs)
+        dist = pairwise_distances(x)
+        same = labels[:, None] == labels[None, :]
+        hardest_positive = dist.masked_fill(~same, float("-inf")).amax(1)
+        hardest_negative = dist.masked_fill(same, float("inf")).amin(1)
+        has_negative = (~same).any(1)
+        if not has_negative.any():
+            return {"loss_triplet": x.sum() * 0.0}
+        hinge = (hardest_positive - hardest_negative + self.margin).clamp(min=0)
+        return {"loss_triplet": self.weight * hinge[has_negative].mean()}
