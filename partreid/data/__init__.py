@@ -2,8 +2,14 @@
 
 `datasets` and `samplers` are imported first: their implementations register themselves in
 the registries that `build` owns (and `build` in turn needs `datasets.base`)."""
-from . import datasets, samplers
-from .build import (
+import cv2
+
+# Parallelism comes from loader workers, not from OpenCV's own thread pool; a pool created in
+# the parent (e.g. by generating SynthVI in-process) deadlocks forked workers that use OpenCV.
+cv2.setNumThreads(0)
+
+from . import datasets, samplers  # noqa: E402
+from .build import (  # noqa: E402
     DATASET_REGISTRY,
     SAMPLER_REGISTRY,
     build_dataset,

@@ -2,7 +2,6 @@
 from collections import Counter
 from typing import Sequence
 
-import cv2
 import torch
 from fvcore.common.registry import Registry
 from torch.utils.data import DataLoader
@@ -21,7 +20,9 @@ Datasets: classes built as `cls(cfg)` (or `cls(root=..., ...)`) exposing `train`
 
 SAMPLER_REGISTRY = Registry("SAMPLER")
 SAMPLER_REGISTRY.__doc__ = """
-Training samplers: infinite index streams (identity batches) built from the training items.
+Training batch samplers, built as `cls.from_config(cfg, items, iters_per_epoch, start_iter)`:
+endless streams of per-rank batches of `SampleKey(index, seed)` whose global batch at every
+iteration is a function of (SEED, epoch, iteration) only (see partreid/data/samplers/base.py).
 """
 
 
@@ -51,11 +52,6 @@ def iters_per_epoch(cfg, dataset) -> int:
     return max(1, len(dataset.train) // batch_size)
 
 
-def _worker_init(worker_id: int) -> None:
-    # Workers already split the batches; OpenCV's own thread pool would only oversubscribe the cores.
-    cv2.setNumThreads(1)
-
-
 def _loader_options(cfg) -> dict:
     num_workers = int(cfg.DATALOADER.NUM_WORKERS)
     if num_workers < 0:
@@ -64,7 +60,6 @@ def _loader_options(cfg) -> dict:
         "num_workers": num_workers,
         "pin_memory": bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
         "collate_fn": collate_batch,
-        "worker_init_fn": _worker_init if num_workers else None,
     }
 
 

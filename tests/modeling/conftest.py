@@ -12,7 +12,6 @@ def tiny_cfg():
     cfg.MODEL.NUM_CLASSES = 4
     cfg.MODEL.BACKBONE.DEPTH = 18
     cfg.MODEL.PART_HEAD.NUM_PARTS = 2
-    cfg.INPUT.SIZE_TRAIN = [64, 32]
     return cfg
 
 

@@ -6,7 +6,7 @@ import torch
 from partreid.config import get_cfg
 from partreid.modeling import build_model
 from partreid.modeling.mixers import CutMix, ManifoldMixUp, MixUp, NoMix
-from partreid.modeling.mixers.base import MixedTargets, draw_beta
+from partreid.modeling.mixers.base import draw_beta
 
 
 def _batch(n):

@@ -71,7 +71,9 @@ class SynthVI(SYSUMM01):
         if cfg is None and params is None:
             raise ValueError("SynthVI needs a cfg (DATASETS.SYNTHVI.*) or explicit generation params")
         self.params = params if params is not None else synthvi_parameters(cfg)
-        self.auto_generate = auto_generate if auto_generate is not None else bool(cfg.DATASETS.SYNTHVI.AUTO_GENERATE)
+        if auto_generate is None:
+            auto_generate = cfg is None or bool(cfg.DATASETS.SYNTHVI.AUTO_GENERATE)
+        self.auto_generate = auto_generate
         super().__init__(cfg, root)
 
     def prepare(self, root: str) -> None:

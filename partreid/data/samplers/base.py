@@ -6,6 +6,7 @@ samples from `SeedSequence([seed, e, i, 1])`. A run resumed at iteration `start_
 sees exactly the batches (and augmentations) an uninterrupted run sees, and under DDP each
 rank takes a contiguous shard of whole identities from the same global batch.
 """
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from typing import Dict, Iterator, List, Sequence
 
@@ -19,7 +20,7 @@ _COMPOSITION_STREAM = 0
 _AUGMENTATION_STREAM = 1
 
 
-class IdentityBatchSampler:
+class IdentityBatchSampler(ABC):
     """Base of the P x K samplers: subclasses choose the usable identities and compose one
     global batch (a list of P*K item indices, identity by identity) from a generator."""
 
@@ -80,13 +81,13 @@ class IdentityBatchSampler:
             world_size=comm.get_world_size(),
         )
 
+    @abstractmethod
     def _usable_identities(self, items: Sequence[ReidItem]) -> List[int]:
         """Index the items and return the sorted pids that batches may draw."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _compose(self, pids: np.ndarray, rng: np.random.Generator) -> List[int]:
         """The item indices of a global batch for the P chosen identities `pids`."""
-        raise NotImplementedError
 
     @staticmethod
     def _group(items: Sequence[ReidItem], key) -> Dict:

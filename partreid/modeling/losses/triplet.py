@@ -1,5 +1,4 @@
 """Batch-hard triplet loss (Hermans et al. 2017), for peer methods and ablations."""
-import torch
 import torch.nn as nn
 
 from .build import LOSS_REGISTRY
