@@ -74,6 +74,29 @@ def default_setup(cfg, args=None):
     return cfg
 
 
+class _AnyRankBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """Plain BatchNorm over (N, C, ...) inputs of any rank, as SyncBatchNorm accepts them."""
+
+    def _check_input_dim(self, input):
+        if input.dim() < 2:
+            raise ValueError(f"BatchNorm expects (N, C, ...) inputs, got shape {tuple(input.shape)}")
+
+
+def _revert_sync_bn(model: torch.nn.Module) -> None:
+    """Replace every SyncBatchNorm of `model` by an equivalent plain BatchNorm (same weights and
+    statistics), for process groups that cannot synchronise them (gloo on the CPU)."""
+    for name, child in model.named_children():
+        if isinstance(child, torch.nn.SyncBatchNorm):
+            plain = _AnyRankBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
+                                      child.track_running_stats)
+            # Share the parameter and buffer objects: the optimizer already holds the parameters.
+            for key in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+                setattr(plain, key, getattr(child, key))
+            setattr(model, name, plain.train(child.training))
+        else:
+            _revert_sync_bn(child)
+
+
 class DefaultTrainer:
     """Builds everything from the config and trains with the default hooks.
 
@@ -105,7 +128,8 @@ class DefaultTrainer:
             f"{len(self.train_dataset.train)} training images, {self.train_dataset.num_train_pids} identities)"
         )
 
-        self.model = self._wrap_ddp(model)
+        self.plain_model = model
+        self.model = self._compile(self._wrap_ddp(model))
         self.scheduler = build_lr_scheduler(cfg, self.optimizer, self.schedule)
         amp_dtype, needs_scaler = amp_settings(cfg, self.device)
         if amp_dtype is not None:
@@ -129,7 +153,19 @@ class DefaultTrainer:
         self.trainer.register_hooks(self.build_hooks())
 
     def _wrap_ddp(self, model):
-        if comm.get_world_size() == 1:
+        """DDP over the process group (after SyncBN conversion when MODEL.BACKBONE.NORM is
+        "SyncBN" on CUDA); the model itself in a single process. The conversion happens in
+        place, so `self.plain_model` (what checkpoints save) stays the converted module."""
+        world_size = comm.get_world_size()
+        if self.cfg.MODEL.BACKBONE.NORM == "SyncBN":
+            if world_size > 1 and self.device.type == "cuda":
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place: keeps the optimizer's parameters
+                logger.info(f"SyncBN: batch statistics are synchronised over {world_size} processes")
+            elif world_size > 1:
+                _revert_sync_bn(model)
+                logger.warning("MODEL.BACKBONE.NORM=SyncBN needs CUDA (NCCL); on the CPU (gloo) every process "
+                               "keeps plain BatchNorm with its own batch statistics")
+        if world_size == 1:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
@@ -137,19 +173,36 @@ class DefaultTrainer:
         return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False,
                                        find_unused_parameters=True)
 
+    def _compile(self, model):
+        """torch.compile of the training forward when SOLVER.COMPILE (CUDA only). Evaluation
+        and checkpoints use the uncompiled `self.plain_model`, whose parameters are shared."""
+        if not self.cfg.SOLVER.COMPILE:
+            return model
+        if self.device.type != "cuda":
+            logger.warning(f"SOLVER.COMPILE=True is ignored on {self.device.type}: torch.compile is used on CUDA only")
+            return model
+        logger.info("SOLVER.COMPILE: compiling the training forward with torch.compile "
+                    "(the first iterations include compilation time)")
+        return torch.compile(model)
+
     def build_hooks(self):
         cfg = self.cfg
         eval_hook = hooks.EvalHook(self.schedule.period(cfg.TEST.EVAL_PERIOD),
-                                   lambda: self.test(cfg, self.model, self._test_dataset()), flatten_results)
+                                   lambda: self.test(cfg, self.plain_model, self._test_dataset()), flatten_results)
+        best_hook = hooks.BestCheckpointer(eval_hook, self.checkpointer, cfg.TEST.BEST_METRIC)
+        images_per_iter = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES
         return [
             hooks.IterationTimer(),
             hooks.LRScheduler(self.optimizer, self.scheduler),
             eval_hook,
-            hooks.BestCheckpointer(eval_hook, self.checkpointer, cfg.TEST.BEST_METRIC),
-            hooks.PeriodicCheckpointer(self.checkpointer, self.schedule.period(cfg.SOLVER.CHECKPOINT_PERIOD) or
-                                       self.max_iter, self.max_iter, cfg.SOLVER.MAX_TO_KEEP),
+            best_hook,
+            # The writer goes before the checkpointer: a process killed right after a checkpoint
+            # has already logged that checkpoint's iteration, which a resume will not repeat.
             hooks.PeriodicWriter(default_writers(cfg.OUTPUT_DIR, self.max_iter, self.schedule.iters_per_epoch)
                                  if comm.is_main_process() else [], cfg.SOLVER.LOG_PERIOD),
+            hooks.PeriodicCheckpointer(self.checkpointer, self.schedule.period(cfg.SOLVER.CHECKPOINT_PERIOD) or
+                                       self.max_iter, self.max_iter, cfg.SOLVER.MAX_TO_KEEP),
+            hooks.RunSummary(eval_hook, best_hook, images_per_iter, cfg.OUTPUT_DIR),
         ]
 
     def _test_dataset(self):

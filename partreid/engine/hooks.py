@@ -1,5 +1,6 @@
 """Hooks of the default trainer: timing, LR schedule, checkpoints, evaluation, writers."""
 import logging
+import os
 import time
 
 from fvcore.common.checkpoint import PeriodicCheckpointer as _FvPeriodicCheckpointer
@@ -155,3 +156,43 @@ class PeriodicWriter(HookBase):
         for w in self.writers:
             w.write()
             w.close()
+
+
+class RunSummary(HookBase):
+    """Logs one table when training stops: final metrics of the primary group, the best
+    TEST.BEST_METRIC and its iteration, wall time, training throughput and the files the run
+    left in OUTPUT_DIR, so the end of log.txt answers "how did it go" at a glance."""
+
+    def __init__(self, eval_hook: EvalHook, best: BestCheckpointer, images_per_iter: int, output_dir: str):
+        self.eval_hook = eval_hook
+        self.best = best
+        self.images_per_iter = images_per_iter
+        self.output_dir = output_dir
+
+    def before_train(self):
+        self._start = time.perf_counter()
+
+    def after_train(self):
+        if not comm.is_main_process():
+            return
+        from tabulate import tabulate
+
+        trainer = self.trainer
+        wall = time.perf_counter() - self._start
+        steps = max(trainer.iter - trainer.start_iter, 0)
+        finished = trainer.iter >= trainer.max_iter
+        rows = [("status", "finished" if finished else f"stopped after iteration {trainer.iter} of {trainer.max_iter}"),
+                ("iterations run", f"{trainer.start_iter} -> {trainer.iter} ({steps} this session)"),
+                ("wall time", f"{wall:.1f} s"),
+                ("throughput", f"{steps * self.images_per_iter / wall:.1f} images/s" if wall > 0 else "n/a")]
+        results = self.eval_hook.last_results
+        if results:
+            group, metrics = next(iter(results.items()))
+            shown = "  ".join(f"{k} {v:.2f}" for k, v in metrics.items() if not k.endswith("_std"))
+            rows.append((f"final {group}", f"{shown} (iteration {self.eval_hook.last_iter + 1})"))
+        if self.best.best_value is not None:
+            rows.append((f"best {self.best.metric}", f"{self.best.best_value:.2f} at iteration {self.best.best_iter + 1}"))
+        if os.path.isdir(self.output_dir):
+            files = sorted(f for f in os.listdir(self.output_dir) if not f.startswith("."))
+            rows.append(("output files", f"{self.output_dir}: {', '.join(files)}"))
+        logger.info("Run summary:\n" + tabulate(rows, tablefmt="simple"))

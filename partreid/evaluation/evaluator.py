@@ -90,9 +90,15 @@ class DatasetEvaluator:
         gallery_index: Sequence[int],
         keep=None,
         unique_identities: bool = False,
+        distmat: Optional[torch.Tensor] = None,
     ) -> RankingResult:
         """Rank dataset.test[gallery_index] for each of dataset.test[query_index], with
-        TEST.RERANK applied when enabled."""
+        TEST.RERANK applied when enabled.
+
+        `distmat`: the cosine distances of these queries to this gallery, when the caller
+        already has them (protocols with sampled galleries compute queries x every candidate
+        once and slice each trial's columns); re-ranking recomputes from the features.
+        """
         items = self.dataset.test
         query_index = torch.as_tensor(query_index, dtype=torch.long)
         gallery_index = torch.as_tensor(gallery_index, dtype=torch.long)
@@ -102,6 +108,7 @@ class DatasetEvaluator:
         common = dict(keep=keep, unique_identities=unique_identities, batch_size=self.rank_batch)
         if self.rerank:
             distmat = k_reciprocal_rerank(q_feats, g_feats, **self.rerank_params)
+        if distmat is not None:
             return rank_gallery(q_pids, g_pids, distmat=distmat, **common)
         return rank_gallery(q_pids, g_pids, query_features=q_feats, gallery_features=g_feats, **common)
 

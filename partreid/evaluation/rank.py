@@ -6,8 +6,8 @@ of the metrics (the one of AGW's `eval_metrics.py`, the de-facto reference in VI
 - distance: cosine distance `1 - <q, g>` on L2-normalised features, or a given matrix;
 - removal: a per-query keep mask on the gallery (camera rules); a removed entry is as
   if it were absent, it neither matches nor pushes matches down the list;
-- ties: the gallery is ordered by a *stable* sort on distance, so equal distances are
-  broken by gallery index (lower index first). The rule is deterministic and the
+- ties: the gallery is ordered by (float32 distance, gallery index), i.e. as a *stable*
+  sort on distance would order it (-0.0 equals 0.0). The rule is deterministic and the
   reference loop in the tests uses the same one;
 - CMC (standard): 1 from the rank of the first true match on;
 - CMC (unique identities, SYSU/AGW): ranks count distinct gallery identities in order of
@@ -17,8 +17,11 @@ of the metrics (the one of AGW's `eval_metrics.py`, the de-facto reference in VI
 - a query without any true match left after removal is "invalid": it is reported but
   left out of every average (as in AGW and fast-reid).
 
-Queries are processed `batch_size` at a time; peak memory is about
-20 bytes x batch_size x gallery size (the distance block, its sort and the matches).
+No gallery is sorted: only the ranks of the true matches enter the metrics, and they are
+counted (see `_rank_block`), which is O(G log m) per query for m matches instead of
+O(G log G), with no Python loop over queries. Queries are processed `batch_size` at a
+time; peak memory is about 20 bytes x batch_size x gallery size (distances, their int64
+ranking keys and the per-entry match counts).
 """
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Union
@@ -149,45 +152,73 @@ def rank_gallery(
     return RankingResult(*(torch.cat(parts) for parts in zip(*results)))
 
 
-def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_identities, max_rank):
-    num_queries, num_gallery = dist.shape
-    if keep is not None:
-        # Removed entries sort after every kept one; the relative order of the kept ones
-        # (distance, then index) is unchanged, so kept entries take positions 0..n_kept-1.
-        dist = dist.masked_fill(~keep, float("inf"))
-        num_kept = keep.sum(1)
-    else:
-        num_kept = torch.full((num_queries,), num_gallery, dtype=torch.long)
-    order = torch.sort(dist, dim=1, stable=True).indices
-    del dist
-    columns = torch.arange(num_gallery)
-    is_match = (gallery_labels[order] == query_labels[:, None]) & (columns[None, :] < num_kept[:, None])
+# Larger than every key of a finite distance: pads match lists and marks removed entries.
+_NO_KEY = torch.iinfo(torch.int64).max
 
-    rows, cols = is_match.nonzero(as_tuple=True)  # row-major: matches of a query in rank order
+
+def _ranking_keys(dist: torch.Tensor) -> torch.Tensor:
+    """int64 keys whose order is the ranking order: (float32 distance, gallery index).
+
+    The float's bits, with the low 31 flipped for negatives, are monotone in its value, so
+    `bits << 32 | index` compares like the pair; exact ties are then broken by index with
+    integer comparisons alone, and no sort of the gallery is needed.
+    """
+    bits = (dist.float() + 0.0).view(torch.int32)  # + 0.0 makes -0.0 into +0.0: the two zeros tie
+    bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
+    return (bits.long() << 32) | torch.arange(dist.shape[1])
+
+
+def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_identities, max_rank):
+    """Score a block of queries without sorting the gallery.
+
+    Only the ranks of the true matches matter: with the matches of a query sorted by key,
+    every kept gallery entry is counted in the bin of the number of matches that precede it
+    (a binary search among the few match keys), and the running sum of the bins at match j
+    is the 1-based rank of match j. AP, INP and the standard CMC follow from these ranks;
+    the unique-identity CMC counts identities whose best kept key precedes the best match.
+    """
+    num_queries, num_gallery = dist.shape
+    keys = _ranking_keys(dist)
+    del dist
+    is_match = gallery_labels[None, :] == query_labels[:, None]
+    if keep is not None:
+        is_match &= keep
+    rows, cols = is_match.nonzero(as_tuple=True)  # row-major
+    del is_match
     num_matches = torch.bincount(rows, minlength=num_queries)
     valid = num_matches > 0
-    first = torch.full((num_queries,), num_gallery, dtype=torch.long).scatter_reduce(0, rows, cols, "amin")
-    last = torch.zeros(num_queries, dtype=torch.long).scatter_reduce(0, rows, cols, "amax")
-
-    # Precision at each match: (matches so far) / (rank), ranks 1-based.
+    width = max(int(num_matches.max()) if num_queries else 0, 1)
     row_start = torch.cumsum(num_matches, 0) - num_matches
-    matches_so_far = torch.arange(rows.numel()) - row_start[rows] + 1
-    precision = matches_so_far.double() / (cols + 1).double()
-    ap = torch.zeros(num_queries, dtype=torch.float64).index_add_(0, rows, precision)
-    ap = torch.where(valid, ap / num_matches.clamp(min=1), torch.zeros_like(ap))
-    inp = torch.where(valid, num_matches.double() / (last + 1).double(), torch.zeros_like(ap))
+    match_keys = torch.full((num_queries, width), _NO_KEY, dtype=torch.long)
+    match_keys[rows, torch.arange(rows.numel()) - row_start[rows]] = keys[rows, cols]
+    match_keys = match_keys.sort(dim=1).values
+
+    # bins[i, j]: kept entries preceded by exactly j matches (j <= width); removed entries
+    # go to bin `width`, past every match, so they never add to a rank.
+    preceding = torch.searchsorted(match_keys, keys)
+    if keep is not None:
+        preceding.masked_fill_(~keep, width)
+    preceding += (torch.arange(num_queries) * (width + 1))[:, None]
+    bins = torch.bincount(preceding.view(-1), minlength=num_queries * (width + 1)).view(num_queries, width + 1)
+    del preceding
+    match_ranks = bins[:, :width].cumsum(1)  # match_ranks[i, j]: 1-based rank of match j
+
+    slots = torch.arange(width)
+    is_slot = slots[None, :] < num_matches[:, None]
+    precision = torch.where(is_slot, (slots + 1).double()[None, :] / match_ranks.double(), torch.zeros((), dtype=torch.float64))
+    ap = torch.where(valid, precision.sum(1) / num_matches.clamp(min=1), torch.zeros((), dtype=torch.float64))
+    last_rank = match_ranks.gather(1, (num_matches - 1).clamp(min=0)[:, None]).squeeze(1)
+    inp = torch.where(valid, num_matches.double() / last_rank.double(), torch.zeros((), dtype=torch.float64))
 
     if unique_identities:
-        # Position of every gallery entry in this query's ranking; removed ones never count.
-        position = torch.empty_like(order).scatter_(1, order, columns.expand(num_queries, -1))
         if keep is not None:
-            position = position.masked_fill(~keep, num_gallery)
-        first_position = torch.full((num_queries, num_labels), num_gallery, dtype=torch.long)
-        first_position.scatter_reduce_(1, gallery_labels.expand(num_queries, -1), position, "amin")
-        # Identities first seen at or before the first match; includes the query's own.
-        first_rank = (first_position <= first[:, None]).sum(1)
+            keys.masked_fill_(~keep, _NO_KEY)
+        best_key = torch.full((num_queries, num_labels), _NO_KEY, dtype=torch.long)
+        best_key.scatter_reduce_(1, gallery_labels.expand(num_queries, -1), keys, "amin")
+        # Identities whose best entry is at or before the first match; includes the query's own.
+        first_rank = (best_key <= match_keys[:, :1]).sum(1)
     else:
-        first_rank = first + 1
+        first_rank = match_ranks[:, 0]
     ranks = torch.arange(1, max_rank + 1)
     cmc = (valid[:, None] & (first_rank[:, None] <= ranks[None, :])).to(torch.uint8)
     return cmc, ap.float(), inp.float(), valid

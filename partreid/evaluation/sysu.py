@@ -12,6 +12,7 @@ from ..data.datasets.base import INFRARED, VISIBLE
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator, summarize_trials
 from .gallery_draw import group_by_identity_camera, seeded_gallery_draw
+from .rank import cosine_distance
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,12 @@ class SYSUEvaluator(DatasetEvaluator):
         if not query:
             raise ValueError(f"{type(self.dataset).__name__}: no infrared test images to use as SYSU queries")
         query_cams = [items[i].camid for i in query]
+        # Every trial's gallery is a subset of the visible images: one matmul serves all the
+        # trials, modes and shots (re-ranking depends on the gallery and recomputes per trial).
+        visible = [i for i, it in enumerate(items) if it.modality == VISIBLE]
+        visible_column = torch.full((len(items),), -1, dtype=torch.long)
+        visible_column[visible] = torch.arange(len(visible))
+        query_to_visible = None if self.rerank else cosine_distance(features[query], features[visible])
         results: "OrderedDict[str, Dict[str, float]]" = OrderedDict()
         for mode in self.modes:
             for shots in self.shots:
@@ -130,7 +137,10 @@ class SYSUEvaluator(DatasetEvaluator):
                 for trial in range(self.num_trials):
                     gallery = self.gallery(mode, int(shots), trial)
                     keep = sysu_camera_rule(query_cams, [items[i].camid for i in gallery])
-                    ranking = self.rank(features, query, gallery, keep=keep, unique_identities=True)
+                    distmat = None if query_to_visible is None else query_to_visible[:, visible_column[gallery]]
+                    ranking = self.rank(
+                        features, query, gallery, keep=keep, unique_identities=True, distmat=distmat
+                    )
                     trials.append(ranking.summary())
                 results[f"{mode}_search_{shots}shot"] = summarize_trials(trials)
         return results

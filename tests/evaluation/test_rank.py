@@ -125,3 +125,49 @@ def test_bad_input_errors():
         rank_gallery([0], [0], distmat=torch.tensor([[float("nan")]]))
     with pytest.raises(ValueError, match="None of the"):
         rank_gallery([0], [1], distmat=torch.zeros(1, 1)).summary()
+
+
+def test_signed_distances_and_zero_ties():
+    # Negative distances (e.g. a re-ranked or similarity-derived matrix) rank by value, and
+    # -0.0 ties with +0.0 (broken by gallery index), as a stable sort orders them.
+    dist = np.array([[0.5, -0.0, -1.5, 0.0, -2.0, 0.0, 3.0, -0.25]], dtype=np.float32)
+    for q_pid, g_pids in ((1, [0, 0, 0, 1, 0, 1, 1, 0]), (1, [0, 1, 0, 0, 1, 0, 0, 1])):
+        check_against_reference(dist, [q_pid], g_pids, None, unique=True, batch_size=1)
+        check_against_reference(dist, [q_pid], g_pids, None, unique=False, batch_size=1)
+    tied_zeros = rank_gallery([1], [0, 1], distmat=torch.tensor([[0.0, -0.0]]))
+    assert tied_zeros.cmc[0, :2].tolist() == [0, 1]  # equal distances: index 0 first
+
+
+def test_queries_with_many_matches_and_extreme_values():
+    # One identity owns most of the gallery (long match lists, uneven across the batch),
+    # with huge and tiny magnitudes mixed in.
+    rng = np.random.default_rng(7)
+    num_q, num_g = 9, 60
+    g_pids = [0 if j % 5 else int(rng.integers(1, 4)) for j in range(num_g)]
+    q_pids = [0, 0, 1, 2, 3, 0, 1, 0, 4]
+    dist = (rng.standard_normal((num_q, num_g)) * 10.0 ** rng.integers(-30, 30, (num_q, num_g))).astype(np.float32)
+    keep = rng.random((num_q, num_g)) > 0.2
+    for unique in (False, True):
+        check_against_reference(dist, q_pids, g_pids, keep, unique, batch_size=4)
+
+
+def test_sysu_trials_from_one_distance_matrix_equal_per_trial_features():
+    # The SYSU evaluator slices each trial's columns from one query x visible matrix; the
+    # result must equal ranking each trial from the features.
+    from partreid.evaluation.sysu import sysu_camera_rule
+
+    torch.manual_seed(3)
+    qf, pool = torch.randn(25, 16), torch.randn(40, 16)
+    q_pids, pool_pids = torch.randint(0, 6, (25,)), torch.randint(0, 6, (40,))
+    q_cams, pool_cams = torch.randint(3, 7, (25,)), torch.randint(1, 3, (40,))
+    full = cosine_distance(qf, pool)
+    for trial in range(3):
+        columns = torch.randperm(40, generator=torch.Generator().manual_seed(trial))[:17]
+        keep = sysu_camera_rule(q_cams, pool_cams[columns])
+        sliced = rank_gallery(q_pids, pool_pids[columns], distmat=full[:, columns], keep=keep, unique_identities=True)
+        direct = rank_gallery(
+            q_pids, pool_pids[columns], query_features=qf, gallery_features=pool[columns], keep=keep,
+            unique_identities=True, batch_size=7,
+        )
+        assert torch.equal(sliced.cmc, direct.cmc) and torch.equal(sliced.valid, direct.valid)
+        assert torch.allclose(sliced.ap, direct.ap) and torch.allclose(sliced.inp, direct.inp)

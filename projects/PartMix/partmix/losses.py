@@ -11,7 +11,8 @@ from partreid.modeling.losses.build import LOSS_REGISTRY
 class PartMixContrastiveLoss(nn.Module):
     """L_cont: for anchor i with mined positives U_i and negatives Q_i,
     -log( sum_U exp(s(d_i,u)/tau) / (sum_U exp(s(d_i,u)/tau) + sum_Q exp(s(d_i,q)/tau)) ),
-    s the cosine similarity of pre-BN descriptors, averaged over the anchors that have at least
+    s the cosine similarity of BN-necked (PARTMIX.CONT_FEATURE "bn") or raw ("pre_bn")
+    descriptors, averaged over the anchors that have at least
     one mined positive (an anchor with none has no term; with no negative its term is 0).
     Masked-out slots (fewer candidates than requested) are left out of both sums."""
 
@@ -19,15 +20,17 @@ class PartMixContrastiveLoss(nn.Module):
         super().__init__()
         self.weight = cfg.PARTMIX.CONT_WEIGHT
         self.temperature = cfg.PARTMIX.TEMPERATURE
+        self.suffix = "_bn" if cfg.PARTMIX.CONT_FEATURE == "bn" else ""
         if self.temperature <= 0:
             raise ValueError(f"PARTMIX.TEMPERATURE must be > 0, got {self.temperature}")
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("partmix_positives") is None:
             return {}
-        anchors = outputs["descriptors"].float()[:, None, :]
-        pos = F.cosine_similarity(anchors, outputs["partmix_positives"].float(), dim=-1) / self.temperature
-        neg = F.cosine_similarity(anchors, outputs["partmix_negatives"].float(), dim=-1) / self.temperature
+        anchors = outputs["bn_descriptors" if self.suffix else "descriptors"].float()[:, None, :]
+        pos = F.cosine_similarity(anchors, outputs["partmix_positives" + self.suffix].float(), dim=-1)
+        neg = F.cosine_similarity(anchors, outputs["partmix_negatives" + self.suffix].float(), dim=-1)
+        pos, neg = pos / self.temperature, neg / self.temperature
         has_pos = outputs["partmix_positive_mask"].any(dim=1, keepdim=True)
         pos = pos.masked_fill(~outputs["partmix_positive_mask"], float("-inf"))
         neg = neg.masked_fill(~outputs["partmix_negative_mask"], float("-inf"))

@@ -41,6 +41,8 @@ def _check_partmix_config(cfg) -> None:
     for key in ("NUM_POS", "NUM_NEG"):
         if p[key] < 1:
             raise ValueError(f"PARTMIX.{key} must be >= 1, got {p[key]}")
+    if p.CONT_FEATURE not in ("bn", "pre_bn"):
+        raise ValueError(f"PARTMIX.CONT_FEATURE must be 'bn' or 'pre_bn', got {p.CONT_FEATURE!r}")
     if p.TEMPERATURE <= 0:
         raise ValueError(f"PARTMIX.TEMPERATURE must be > 0, got {p.TEMPERATURE}")
     if p.ANCHOR_CHUNK < 0:
@@ -58,6 +60,7 @@ class PartMix(Mixer):
       "partmix_positives" (N, U', D) and "partmix_negatives" (N, Q', D): pre-BN mixed descriptors;
       "partmix_positive_mask" (N, U') / "partmix_negative_mask" (N, Q'): False where an anchor had
       fewer allowed candidates than requested (those slots must not enter a loss);
+      "partmix_positives_bn" / "partmix_negatives_bn": the same after the BN-neck (batch statistics);
       "partmix_positive_logits" (N, U', K): identity classifier C on the BN-necked positives.
     """
 
@@ -86,12 +89,15 @@ class PartMix(Mixer):
 
         positives = self._build(parts, global_desc, swap, pos_index)
         negatives = self._build(parts, global_desc, swap, neg_index)
+        positives_bn = self._neck(positives, mean, var, model)
         return {
             "partmix_positives": positives,
             "partmix_positive_mask": pos_valid,
             "partmix_negatives": negatives,
             "partmix_negative_mask": neg_valid,
-            "partmix_positive_logits": self._classify(positives, mean, var, model),
+            "partmix_positives_bn": positives_bn,
+            "partmix_negatives_bn": self._neck(negatives, mean, var, model),
+            "partmix_positive_logits": model.classifier(positives_bn),
         }
 
     def _candidate_scores(self, parts, global_desc, swap, scale, shift, model) -> torch.Tensor:
@@ -124,11 +130,11 @@ class PartMix(Mixer):
         return materialise_candidates(parts, global_desc, donors, swap[anchors, donors, slots], self.mix_global)
 
     @staticmethod
-    def _classify(mixed: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, model) -> torch.Tensor:
-        """C on BN-necked mixed descriptors. The BN-neck normalises with the statistics it used for
+    def _neck(mixed: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, model) -> torch.Tensor:
+        """BN-necked mixed descriptors. The BN-neck normalises with the statistics it used for
         the real batch and leaves its running statistics alone, so synthetic samples never leak
         into the inference-time BN; gradients still reach its affine parameters."""
         bn = model.bn_neck
         flat = mixed.flatten(0, 1).to(mean.dtype)  # BN in float32, as autocast does
         necked = F.batch_norm(flat, mean, var, bn.weight, bn.bias, training=False, eps=bn.eps)
-        return model.classifier(necked).view(*mixed.shape[:2], -1)
+        return necked.view(mixed.shape)

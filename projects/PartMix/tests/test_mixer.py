@@ -71,10 +71,10 @@ def _all_candidates(outputs):
     return out
 
 
-def _necked_logits(model, x, descriptors):
+def _necked(model, x, descriptors):
     d = descriptors.detach()
     necked = (x - d.mean(0)) / torch.sqrt(d.var(0, unbiased=False) + model.bn_neck.eps)
-    return model.classifier(necked * model.bn_neck.weight + model.bn_neck.bias)
+    return necked * model.bn_neck.weight + model.bn_neck.bias
 
 
 def _rows_of(selected, candidates):
@@ -94,7 +94,7 @@ def test_entropy_mining_keeps_lowest_entropy_positives_and_highest_entropy_negat
     mixed = build_mixer(_cfg(NUM_POS=2, NUM_NEG=5)).mix_descriptors(outputs, {}, model)
     candidates = _all_candidates(outputs)
     with torch.no_grad():
-        logp = F.log_softmax(_necked_logits(model, candidates, outputs["descriptors"]), dim=-1)
+        logp = F.log_softmax(model.classifier(_necked(model, candidates, outputs["descriptors"])), dim=-1)
         entropy = -(logp.exp() * logp).sum(-1)  # (N, N, M)
     same_id = TARGETS[:, None] == TARGETS[None, :]
     for i in range(N):
@@ -141,8 +141,11 @@ def test_positive_logits_use_the_real_batch_statistics_and_leave_running_stats_a
     outputs = _outputs(model)
     running_mean, running_var = model.bn_neck.running_mean.clone(), model.bn_neck.running_var.clone()
     mixed = build_mixer(_cfg()).mix_descriptors(outputs, {}, model)
-    expected = _necked_logits(model, mixed["partmix_positives"], outputs["descriptors"])
-    torch.testing.assert_close(mixed["partmix_positive_logits"], expected)
+    necked_pos = _necked(model, mixed["partmix_positives"], outputs["descriptors"])
+    torch.testing.assert_close(mixed["partmix_positives_bn"], necked_pos)
+    torch.testing.assert_close(mixed["partmix_negatives_bn"],
+                               _necked(model, mixed["partmix_negatives"], outputs["descriptors"]))
+    torch.testing.assert_close(mixed["partmix_positive_logits"], model.classifier(necked_pos))
     assert torch.equal(model.bn_neck.running_mean, running_mean)
     assert torch.equal(model.bn_neck.running_var, running_var)
 
