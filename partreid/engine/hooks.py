@@ -1,6 +1,7 @@
 """Hooks of the default trainer: timing, LR schedule, checkpoints, evaluation, writers."""
 import logging
 import os
+import re
 import time
 
 from fvcore.common.checkpoint import PeriodicCheckpointer as _FvPeriodicCheckpointer
@@ -54,6 +55,15 @@ class PeriodicCheckpointer(HookBase):
 
     def __init__(self, checkpointer, period: int, max_iter: int, max_to_keep: int):
         self._inner = _FvPeriodicCheckpointer(checkpointer, period, max_iter=max_iter, max_to_keep=max_to_keep)
+
+    def before_train(self):
+        # fvcore remembers only the files saved by this process: after a resume, adopt the
+        # periodic checkpoints already on disk (oldest first) so that keep-N still holds
+        pattern = re.compile(rf"{re.escape(self._inner.file_prefix)}_\d{{7}}\.pth$")
+        save_dir = self._inner.checkpointer.save_dir
+        if save_dir and os.path.isdir(save_dir):
+            existing = sorted(f for f in os.listdir(save_dir) if pattern.match(f))
+            self._inner.recent_checkpoints = [os.path.join(save_dir, f) for f in existing]
 
     def after_step(self):
         if comm.is_main_process():

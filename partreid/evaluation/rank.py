@@ -164,8 +164,11 @@ def _ranking_keys(dist: torch.Tensor) -> torch.Tensor:
     integer comparisons alone, and no sort of the gallery is needed.
     """
     bits = (dist.float() + 0.0).view(torch.int32)  # + 0.0 makes -0.0 into +0.0: the two zeros tie
-    bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
-    return (bits.long() << 32) | torch.arange(dist.shape[1])
+    bits ^= (bits >> 31) & 0x7FFFFFFF
+    keys = bits.long()
+    keys <<= 32
+    keys |= torch.arange(dist.shape[1])
+    return keys
 
 
 def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_identities, max_rank):
@@ -177,9 +180,10 @@ def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_ide
     is the 1-based rank of match j. AP, INP and the standard CMC follow from these ranks;
     the unique-identity CMC counts identities whose best kept key precedes the best match.
     """
-    num_queries, num_gallery = dist.shape
+    num_queries = dist.shape[0]
     keys = _ranking_keys(dist)
     del dist
+    removed = None if keep is None else ~keep
     is_match = gallery_labels[None, :] == query_labels[:, None]
     if keep is not None:
         is_match &= keep
@@ -196,8 +200,8 @@ def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_ide
     # bins[i, j]: kept entries preceded by exactly j matches (j <= width); removed entries
     # go to bin `width`, past every match, so they never add to a rank.
     preceding = torch.searchsorted(match_keys, keys)
-    if keep is not None:
-        preceding.masked_fill_(~keep, width)
+    if removed is not None:
+        preceding.masked_fill_(removed, width)
     preceding += (torch.arange(num_queries) * (width + 1))[:, None]
     bins = torch.bincount(preceding.view(-1), minlength=num_queries * (width + 1)).view(num_queries, width + 1)
     del preceding
@@ -211,8 +215,8 @@ def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_ide
     inp = torch.where(valid, num_matches.double() / last_rank.double(), torch.zeros((), dtype=torch.float64))
 
     if unique_identities:
-        if keep is not None:
-            keys.masked_fill_(~keep, _NO_KEY)
+        if removed is not None:
+            keys.masked_fill_(removed, _NO_KEY)
         best_key = torch.full((num_queries, num_labels), _NO_KEY, dtype=torch.long)
         best_key.scatter_reduce_(1, gallery_labels.expand(num_queries, -1), keys, "amin")
         # Identities whose best entry is at or before the first match; includes the query's own.

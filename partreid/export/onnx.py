@@ -33,13 +33,14 @@ class ImageToFeatures(nn.Module):
 
 
 def export_onnx(model: nn.Module, path: str, image_size_hw: Sequence[int], opset: int = 17) -> str:
-    """Export `model` (eval mode, on the CPU) to `path` with a dynamic batch axis; the file is
+    """Export `model` (moved to the CPU, left in eval mode) to `path` with a dynamic batch axis; the file is
     written to a temporary name, checked with onnx.checker, then moved into place. Returns path."""
     import onnx
 
     if len(image_size_hw) != 2 or min(image_size_hw) <= 0:
         raise ValueError(f"image_size_hw must be [height, width] > 0 (INPUT.SIZE_TEST), got {list(image_size_hw)}")
-    wrapper = ImageToFeatures(model.cpu().eval())
+    # eval() on the wrapper: the exporter restores the wrapper's mode (recursively) when done.
+    wrapper = ImageToFeatures(model.cpu()).eval()
     example = torch.zeros((2, 3, *image_size_hw), dtype=torch.uint8)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -77,7 +78,7 @@ def onnx_max_abs_difference(model: nn.Module, path: str, images: torch.Tensor) -
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     (onnx_features,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.numpy()})
     with torch.no_grad():
-        torch_features = ImageToFeatures(model.cpu().eval())(images).numpy()
+        torch_features = ImageToFeatures(model.cpu()).eval()(images).numpy()
     if onnx_features.shape != torch_features.shape:
         raise RuntimeError(f"ONNX features have shape {onnx_features.shape}, PyTorch's {torch_features.shape}")
     return float(np.abs(onnx_features - torch_features).max())

@@ -68,15 +68,30 @@ def test_two_processes_match_one_and_resume_in_one(synthvi_root, tmp_path):
     _assert_same_params(_final_params(single), _final_params(resumed))
 
 
-def test_torchrun_with_syncbn_on_cpu_keeps_batchnorm(synthvi_root, tmp_path):
+# Every fast-path switch on: each must work or be a logged no-op on the CPU.
+FAST_PATH = {
+    "MODEL.BACKBONE.NORM": "SyncBN",
+    "SOLVER.COMPILE": True,
+    "SOLVER.AMP.ENABLED": True,
+    "MODEL.CHANNELS_LAST": True,
+    "CUDNN_BENCHMARK": True,
+    "DATALOADER.NUM_WORKERS": 1,
+    "DATALOADER.PIN_MEMORY": True,
+    "DATALOADER.PERSISTENT_WORKERS": True,
+}
+
+
+def test_torchrun_with_every_switch_on_cpu(synthvi_root, tmp_path):
     out = str(tmp_path / "torchrun")
     proc = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", TRAIN_NET,
                        "--config-file", BASELINE_CFG,
-                       *tiny_opts(synthvi_root, out, **{"MODEL.BACKBONE.NORM": "SyncBN", "SOLVER.MAX_EPOCHS": 1})])
+                       *tiny_opts(synthvi_root, out, **FAST_PATH, **{"SOLVER.MAX_EPOCHS": 1})])
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert "World size: 2" in log
     assert "SyncBN needs CUDA" in log
+    assert "SOLVER.COMPILE=True is ignored on cpu" in log
+    assert "Mixed precision" not in log
     assert "Rank-1" in log
     state = _final_params(out)
     assert any(k.endswith("running_mean") for k in state)

@@ -1,0 +1,36 @@
+"""A registered loss with its own config key: a penalty on the squared norm of the descriptors."""
+import torch
+
+from partreid.config import get_cfg
+from partreid.config.config import CfgNode as CN
+from partreid.modeling.losses.build import LOSS_REGISTRY, build_losses
+
+
+def add_norm_penalty_config(cfg):
+    """The loss's keys; a project calls this from its add_config (see new_project.md)."""
+    cfg.MODEL.LOSSES.NORM = CN()
+    # Weight of the mean squared L2 norm of the pre-BN person descriptors.
+    cfg.MODEL.LOSSES.NORM.WEIGHT = 0.01
+
+
+@LOSS_REGISTRY.register()
+class DescriptorNormPenalty:
+    """Keeps descriptor norms small; returns {} when the model gives no descriptors, as every
+    loss must, so that it can be listed for any meta-architecture."""
+
+    def __init__(self, cfg):
+        self.weight = cfg.MODEL.LOSSES.NORM.WEIGHT
+
+    def __call__(self, outputs: dict, batch: dict) -> dict:
+        descriptors = outputs.get("descriptors")
+        if descriptors is None:
+            return {}
+        return {"loss_norm": self.weight * descriptors.float().pow(2).sum(1).mean()}
+
+
+def demo():
+    cfg = get_cfg()
+    add_norm_penalty_config(cfg)
+    cfg.MODEL.LOSSES.NAMES = ["DescriptorNormPenalty"]
+    (loss,) = build_losses(cfg)
+    return loss({"descriptors": torch.ones(2, 4)}, {}), loss({}, {})

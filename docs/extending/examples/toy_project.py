@@ -1,0 +1,30 @@
+"""A minimal project module: importing it registers its components; `add_config` adds its keys.
+
+A config opts in with `PROJECTS: ["toy_project"]` (the module must be importable, e.g. a package
+installed with `pip install -e .` under projects/<Name>/). The core never imports a project."""
+import torch
+
+from partreid.config.config import CfgNode as CN
+from partreid.modeling.losses.build import LOSS_REGISTRY
+
+
+def add_config(cfg):
+    """Called by setup_cfg before the YAML is merged, so the YAML may set these keys."""
+    cfg.TOY = CN()
+    # Weight of the toy loss (the mean absolute logit, a stand-in for a method's own term).
+    cfg.TOY.WEIGHT = 0.1
+
+
+@LOSS_REGISTRY.register()
+class ToyLogitLoss:
+    def __init__(self, cfg):
+        self.weight = cfg.TOY.WEIGHT
+
+    def __call__(self, outputs: dict, batch: dict) -> dict:
+        if outputs.get("logits") is None:
+            return {}
+        return {"loss_toy": self.weight * outputs["logits"].abs().mean()}
+
+
+def demo_batch(num_classes: int = 3):
+    return {"logits": torch.ones(2, num_classes)}

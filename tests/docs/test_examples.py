@@ -1,0 +1,85 @@
+"""Runs every worked example of docs/extending/ through the real builders, so the pages
+cannot drift from the code they describe."""
+import importlib
+import os
+
+import pytest
+import torch
+
+from partreid.config import setup_cfg
+from partreid.data import INFRARED, VISIBLE
+from partreid.modeling.losses.build import build_losses
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "docs", "extending", "examples")
+PAGES = ["backbone", "part_head", "mixer", "loss", "sampler", "evaluator", "dataset", "new_project"]
+
+
+@pytest.fixture
+def example(monkeypatch):
+    monkeypatch.syspath_prepend(EXAMPLES)
+    return importlib.import_module  # modules are cached, so each registers once per session
+
+
+def test_every_extension_point_has_a_page_and_the_index_links_it():
+    extending = os.path.dirname(EXAMPLES)
+    index = open(os.path.join(os.path.dirname(extending), "README.md")).read()
+    for page in PAGES:
+        assert os.path.isfile(os.path.join(extending, f"{page}.md")), page
+        assert f"extending/{page}.md" in index, page
+
+
+def test_backbone(example):
+    feature_shape, descriptor_shape = example("tiny_backbone").demo()
+    assert tuple(feature_shape) == (2, 32, 8, 4)
+    assert tuple(descriptor_shape) == (2, (2 + 1) * 32)
+
+
+def test_part_head(example):
+    out, features = example("attention_part_head").demo()
+    assert out["part_descriptors"].shape == (2, 3, 8) and out["part_maps"].shape == (2, 3, 6, 4)
+    assert torch.allclose(out["part_maps"].flatten(2).amax(-1), torch.ones(2, 3))
+    assert features["part_maps"].shape[1] == 3 and features["features"].shape == (2, 4 * 512)
+
+
+def test_mixer(example):
+    (mixed, targets), batch = example("modality_mixup_mixer").demo()
+    lam = float(targets.lam[0])
+    partner_values = (mixed[:, 0, 0, 0] - lam * torch.arange(4.0)) / (1 - lam)
+    partners = partner_values.round().long()
+    assert (batch["modalities"][partners] != batch["modalities"]).all()
+    assert torch.equal(targets.targets_b, batch["targets"][partners])
+
+
+def test_loss(example):
+    terms, absent = example("norm_penalty_loss").demo()
+    assert terms["loss_norm"].item() == pytest.approx(0.04) and absent == {}
+
+
+def test_sampler(example):
+    items, batches = example("same_modality_sampler").demo()
+    modalities = [{items[key.index].modality for key in batch} for batch in batches]
+    assert all(len(m) == 1 for m in modalities) and {VISIBLE, INFRARED} == set.union(*modalities)
+    assert all(len(batch) == 6 for batch in batches)
+
+
+def test_evaluator(example):
+    results = example("all_pairs_evaluator").demo()
+    assert results["infrared_to_visible"]["Rank-1"] == 100.0 and results["infrared_to_visible"]["mAP"] == 100.0
+
+
+def test_dataset(example, tmp_path):
+    dataset, batch = example("csv_dataset").demo(str(tmp_path))
+    assert sorted(item.pid for item in dataset.train) == [0, 0, 1] and dataset.num_train_pids == 2
+    assert [item.pid for item in dataset.test] == [2, 2]
+    assert batch["images"].shape == (2, 3, 16, 8) and batch["images"].dtype == torch.uint8
+
+
+def test_new_project_through_projects_key(example, tmp_path):
+    config = tmp_path / "toy.yaml"
+    config.write_text('PROJECTS: ["toy_project"]\nTOY:\n  WEIGHT: 0.5\nMODEL:\n  LOSSES:\n    NAMES: ["ToyLogitLoss"]\n')
+    example("toy_project")  # importable from the examples folder, as an installed project would be
+    cfg = setup_cfg(str(config))
+    assert cfg.TOY.WEIGHT == 0.5
+    (loss,) = build_losses(cfg)
+    assert loss(example("toy_project").demo_batch(), {})["loss_toy"].item() == pytest.approx(0.5)
