@@ -74,29 +74,6 @@ def default_setup(cfg, args=None):
     return cfg
 
 
-class _AnyRankBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
-    """Plain BatchNorm over (N, C, ...) inputs of any rank, as SyncBatchNorm accepts them."""
-
-    def _check_input_dim(self, input):
-        if input.dim() < 2:
-            raise ValueError(f"BatchNorm expects (N, C, ...) inputs, got shape {tuple(input.shape)}")
-
-
-def _revert_sync_bn(model: torch.nn.Module) -> None:
-    """Replace every SyncBatchNorm of `model` by an equivalent plain BatchNorm (same weights and
-    statistics), for process groups that cannot synchronise them (gloo on the CPU)."""
-    for name, child in model.named_children():
-        if isinstance(child, torch.nn.SyncBatchNorm):
-            plain = _AnyRankBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                      child.track_running_stats)
-            # Share the parameter and buffer objects: the optimizer already holds the parameters.
-            for key in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
-                setattr(plain, key, getattr(child, key))
-            setattr(model, name, plain.train(child.training))
-        else:
-            _revert_sync_bn(child)
-
-
 class DefaultTrainer:
     """Builds everything from the config and trains with the default hooks.
 
@@ -162,7 +139,6 @@ class DefaultTrainer:
                 torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place: keeps the optimizer's parameters
                 logger.info(f"SyncBN: batch statistics are synchronised over {world_size} processes")
             elif world_size > 1:
-                _revert_sync_bn(model)
                 logger.warning("MODEL.BACKBONE.NORM=SyncBN needs CUDA (NCCL); on the CPU (gloo) every process "
                                "keeps plain BatchNorm with its own batch statistics")
         if world_size == 1:

@@ -64,13 +64,6 @@ def test_hidden_hook_sees_every_stage_and_can_replace_features(tiny_cfg):
     assert out.abs().sum() == 0
 
 
-def test_sync_bn_option(tiny_cfg):
-    tiny_cfg.MODEL.BACKBONE.NORM = "SyncBN"
-    backbone = ResNet(tiny_cfg)
-    assert isinstance(backbone.bn1, nn.SyncBatchNorm)
-    assert not any(type(m) is nn.BatchNorm2d for m in backbone.modules())
-
-
 def test_missing_pretrain_path_warns(tiny_cfg, caplog):
     with caplog.at_level(logging.WARNING, logger="partreid.modeling.backbone.resnet"):
         ResNet(tiny_cfg)

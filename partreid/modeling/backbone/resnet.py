@@ -81,10 +81,9 @@ class ResNet(nn.Module):
         )
         self.out_channels = stage_channels[4]
 
+        # NORM "SyncBN" is applied by the trainer to the whole model, and only where a process
+        # group can synchronise statistics (several CUDA processes)
         self.load_pretrained(bcfg.PRETRAIN_PATH)
-        if bcfg.NORM == "SyncBN":
-            # Replaces the BatchNorm2d children in place (self is not itself a BN layer).
-            nn.SyncBatchNorm.convert_sync_batchnorm(self)
 
     def load_pretrained(self, path: str) -> None:
         """Load a torchvision-format ResNet state dict; the classifier (fc.*) is dropped and
