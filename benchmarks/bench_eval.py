@@ -136,7 +136,7 @@ def cpu_model():
 def write_section(path, text):
     old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     with open(path, "w") as f:
         f.write(new)
 
@@ -163,9 +163,11 @@ def main():
                  "numpy loop (s)", "speed-up", "note"],
         tablefmt="pipe",
     )
-    command = "python benchmarks/bench_eval.py " + " ".join(sys.argv[1:])
+    wait_policy = f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} " if "OMP_WAIT_POLICY" in os.environ else ""
+    command = wait_policy + "python benchmarks/bench_eval.py " + " ".join(sys.argv[1:])
     hardware = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
-                f"({torch.get_num_threads()} threads), numpy {np.__version__}, dim {args.dim}, "
+                f"({torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}), "
+                f"numpy {np.__version__}, dim {args.dim}, "
                 f"load average {os.getloadavg()[0]:.1f} at the end")
     print(hardware)
     print(table)
