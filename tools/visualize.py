@@ -190,8 +190,8 @@ COMMANDS = {"tsne": cmd_tsne, "partmaps": cmd_partmaps, "retrieval": cmd_retriev
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logger(color=False)
-    torch.set_grad_enabled(False)
-    COMMANDS[args.command](args)
+    with torch.no_grad():
+        COMMANDS[args.command](args)
     logger.info("Wrote %s", args.output)
     return args.output
 

@@ -1,46 +1,16 @@
 """tools/train_net.py end to end on a tiny generated SynthVI: train, evaluate, resume."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
+from partreid.utils.testing import REPO_ROOT, run_train_net, tiny_synthvi_opts
+
+CONFIG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
 
 
-def tiny_opts(data_root, out_dir, **extra):
-    opts = {
-        "DATASETS.ROOT": data_root,
-        "DATASETS.SYNTHVI.NUM_TRAIN_IDS": 6,
-        "DATASETS.SYNTHVI.NUM_TEST_IDS": 4,
-        "DATASETS.SYNTHVI.IMAGES_PER_CAMERA": 2,
-        "DATASETS.SYNTHVI.IMAGE_SIZE": "[64,32]",
-        "INPUT.SIZE_TRAIN": "[64,32]",
-        "INPUT.SIZE_TEST": "[64,32]",
-        "MODEL.BACKBONE.DEPTH": 18,
-        "MODEL.PART_HEAD.NUM_PARTS": 2,
-        "DATALOADER.NUM_IDENTITIES": 2,
-        "DATALOADER.NUM_INSTANCES": 4,
-        "DATALOADER.ITERS_PER_EPOCH": 2,
-        "DATALOADER.NUM_WORKERS": 0,
-        "SOLVER.MAX_EPOCHS": 2,
-        "SOLVER.STEPS": "[1]",
-        "SOLVER.CHECKPOINT_PERIOD": 1,
-        "SOLVER.LOG_PERIOD": 1,
-        "TEST.EVAL_PERIOD": 1,
-        "TEST.NUM_TRIALS": 2,
-        "TEST.IMS_PER_BATCH": 16,
-        "OUTPUT_DIR": out_dir,
-    }
-    opts.update(extra)
-    return [str(x) for kv in opts.items() for x in kv]
-
-
-def run(args, cwd=REPO):
-    proc = subprocess.run([sys.executable, TRAIN_NET, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
-    return proc
+def run(args):
+    return run_train_net(args, threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +25,8 @@ def read_metrics(out_dir):
 
 def test_train_eval_and_resume(data_root, tmp_path):
     out = str(tmp_path / "run")
-    cfg = os.path.join(REPO, "configs", "synthvi_baseline.yaml")
-    proc = run(["--config-file", cfg, *tiny_opts(data_root, out)])
+    cfg = CONFIG
+    proc = run(["--config-file", cfg, *tiny_synthvi_opts(data_root, out)])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = proc.stdout
     assert "2 iterations/epoch x 2 epochs = 4 iterations, 8 images/iteration, 32 images seen" in log
@@ -69,23 +39,23 @@ def test_train_eval_and_resume(data_root, tmp_path):
         assert os.path.exists(os.path.join(out, name)), name
 
     # resuming a finished run exits cleanly without training again
-    proc = run(["--config-file", cfg, "--resume", *tiny_opts(data_root, out)])
+    proc = run(["--config-file", cfg, "--resume", *tiny_synthvi_opts(data_root, out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Training already finished" in proc.stdout
 
     # evaluation only, from the final weights
     proc = run(["--config-file", cfg, "--eval-only",
-                *tiny_opts(data_root, str(tmp_path / "eval"), **{"MODEL.WEIGHTS": os.path.join(out, "model_final.pth")})])
+                *tiny_synthvi_opts(data_root, str(tmp_path / "eval"), **{"MODEL.WEIGHTS": os.path.join(out, "model_final.pth")})])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mAP" in proc.stdout
 
 
 def test_same_seed_same_metrics(data_root, tmp_path):
-    cfg = os.path.join(REPO, "configs", "synthvi_baseline.yaml")
+    cfg = CONFIG
     finals = []
     for name in ("a", "b"):
         out = str(tmp_path / name)
-        proc = run(["--config-file", cfg, *tiny_opts(data_root, out, **{"SOLVER.MAX_EPOCHS": 1})])
+        proc = run(["--config-file", cfg, *tiny_synthvi_opts(data_root, out, **{"SOLVER.MAX_EPOCHS": 1})])
         assert proc.returncode == 0, proc.stderr[-3000:]
         finals.append({k: v for r in read_metrics(out) for k, v in r.items() if k.startswith("eval/") or "loss" in k})
     assert finals[0] == finals[1]
