@@ -3,6 +3,7 @@ that wires data, model, optimizer, schedule, checkpoints, evaluation and writers
 import argparse
 import logging
 import os
+import time
 from collections import OrderedDict
 
 import torch
@@ -200,6 +201,16 @@ class DefaultTrainer:
                 logger.info(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR}; starting from scratch")
             self.checkpointer.load(self.cfg.MODEL.WEIGHTS, checkpointables=[])
             self.start_iter = 0
+            self._set_aside_previous_metrics()
+
+    def _set_aside_previous_metrics(self):
+        """A fresh run in a used OUTPUT_DIR must not append to the old run's metrics.json
+        (curves and best-metric readers would mix two runs): rename the old file, keep it."""
+        path = os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")
+        if comm.is_main_process() and os.path.exists(path):
+            kept = f"{path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(os.path.getmtime(path)))}"
+            os.replace(path, kept)
+            logger.warning(f"{path} belonged to an earlier run in this OUTPUT_DIR (not resumed); kept as {kept}")
 
     def train(self):
         """Train to the end; returns the last evaluation results (empty when the run had

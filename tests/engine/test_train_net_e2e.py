@@ -50,15 +50,21 @@ def test_train_eval_and_resume(data_root, tmp_path):
     assert "mAP" in proc.stdout
 
 
-def test_same_seed_same_metrics(data_root, tmp_path):
-    cfg = CONFIG
+def test_same_seed_same_metrics_and_a_rerun_keeps_the_old_metrics(data_root, tmp_path):
+    """Two runs with the same config and seed give the same losses and metrics. The second
+    one reuses the OUTPUT_DIR without --resume: it starts from scratch, and the first run's
+    metrics.json is set aside (renamed), not appended to."""
+    out = str(tmp_path / "run")
     finals = []
-    for name in ("a", "b"):
-        out = str(tmp_path / name)
-        proc = run(["--config-file", cfg, *tiny_synthvi_opts(data_root, out, **{"SOLVER.MAX_EPOCHS": 1})])
+    for _ in range(2):
+        proc = run(["--config-file", CONFIG, *tiny_synthvi_opts(data_root, out, **{"SOLVER.MAX_EPOCHS": 1})])
         assert proc.returncode == 0, proc.stderr[-3000:]
-        finals.append({k: v for r in read_metrics(out) for k, v in r.items() if k.startswith("eval/") or "loss" in k})
+        rows = read_metrics(out)
+        assert [r["iteration"] for r in rows if "total_loss" in r] == [0, 1]  # this run only
+        finals.append({k: v for r in rows for k, v in r.items() if k.startswith("eval/") or "loss" in k})
     assert finals[0] == finals[1]
+    kept = [f for f in os.listdir(out) if f.startswith("metrics.json.")]
+    assert len(kept) == 1 and "belonged to an earlier run" in proc.stdout
 
 
 def test_missing_config_file_is_clear(tmp_path):
