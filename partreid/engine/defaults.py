@@ -4,10 +4,16 @@ import argparse
 import logging
 import os
 import time
+import warnings
 from collections import OrderedDict
 
 import torch
-from fvcore.nn import parameter_count_table
+
+with warnings.catch_warnings():
+    # fvcore.nn's package init scripts a loss with the deprecated torch.jit.script; only the
+    # parameter table is used here, so keep that FutureWarning out of every run's output
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn import parameter_count_table
 
 from ..checkpoint import ReidCheckpointer, atomic_write_bytes
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)

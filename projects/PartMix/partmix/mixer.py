@@ -1,4 +1,4 @@
-"""The PartMix mixer: mines mixed part descriptors for the PartMix losses (METHOD.md)."""
+"""The PartMix mixer: mines mixed part descriptors for the PartMix losses (docs/METHOD.md)."""
 import torch
 import torch.nn.functional as F
 
