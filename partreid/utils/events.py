@@ -107,12 +107,14 @@ class ConsoleWriter:
         self.logger = logging.getLogger("partreid.train")
         self.max_iter = max_iter
         self.iters_per_epoch = iters_per_epoch
+        self._last_printed = -1
 
     def write(self):
         storage = get_event_storage()
         it = storage.iter
-        if not storage.has("total_loss"):
+        if not storage.has("total_loss") or it == self._last_printed:
             return
+        self._last_printed = it
         parts = []
         eta = ""
         if storage.has("time"):
