@@ -1,4 +1,5 @@
 """The iteration loop, its hooks, and one optimisation step."""
+import abc
 import logging
 import time
 import weakref
@@ -38,7 +39,7 @@ class HookBase:
         pass
 
 
-class TrainerBase:
+class TrainerBase(abc.ABC):
     def __init__(self):
         self._hooks: List[HookBase] = []
         self.iter = 0
@@ -73,8 +74,9 @@ class TrainerBase:
                 for h in self._hooks:
                     h.after_train()
 
+    @abc.abstractmethod
     def run_step(self):
-        raise NotImplementedError(f"{type(self).__name__} must implement run_step()")
+        """One optimisation step at iteration self.iter."""
 
     def state_dict(self):
         hooks = {}

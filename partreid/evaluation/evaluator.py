@@ -1,4 +1,5 @@
 """Evaluator base class, the inference loop and result formatting shared by every protocol."""
+import abc
 import datetime
 import logging
 import time
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 _LOG_EVERY_SECONDS = 5.0
 
 
-class DatasetEvaluator:
+class DatasetEvaluator(abc.ABC):
     """Collects one feature per test item, then scores a protocol on them.
 
     process() keeps the features of this rank only. evaluate() gathers them from every
@@ -80,8 +81,9 @@ class DatasetEvaluator:
         logger.info("Evaluation results (%s):\n%s", type(self).__name__, print_results_table(results))
         return results
 
+    @abc.abstractmethod
     def compute(self, features: torch.Tensor) -> "OrderedDict[str, Dict[str, float]]":
-        raise NotImplementedError
+        """The protocol's results from the features of every test item, in dataset.test order."""
 
     def rank(
         self,
