@@ -7,6 +7,19 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
 
 
+def tiny_model_cfg():
+    """A fresh config for the smallest model that exercises every path: ResNet-18 with 2 parts
+    and 4 classes on the CPU (inputs of 64x32 keep it fast)."""
+    from ..config import get_cfg
+
+    cfg = get_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.NUM_CLASSES = 4
+    cfg.MODEL.BACKBONE.DEPTH = 18
+    cfg.MODEL.PART_HEAD.NUM_PARTS = 2
+    return cfg
+
+
 def tiny_synthvi_opts(data_root, out_dir, **overrides):
     """KEY VALUE overrides for a run that takes seconds on a CPU: SynthVI with 6 train / 4 test
     ids at 64x32, ResNet-18 with 2 parts, 2 identities x 4 images per batch, 2 iterations per

@@ -1,18 +1,13 @@
 import pytest
 import torch
 
-from partreid.config import get_cfg
+from partreid.utils.testing import tiny_model_cfg
 
 
 @pytest.fixture
 def tiny_cfg():
     """ResNet-18, 2 parts, 64x32 inputs, CPU: the smallest model that exercises every path."""
-    cfg = get_cfg()
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.NUM_CLASSES = 4
-    cfg.MODEL.BACKBONE.DEPTH = 18
-    cfg.MODEL.PART_HEAD.NUM_PARTS = 2
-    return cfg
+    return tiny_model_cfg()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from partreid.config import get_cfg
+from partreid.utils.testing import tiny_model_cfg
 from partreid.export import export_onnx, extract_features, features, list_images, load_features, onnx_max_abs_difference
 from partreid.export.features import paths_file
 from partreid.modeling.meta_arch.build import build_model
@@ -16,11 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _tiny_cfg():
-    cfg = get_cfg()
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.NUM_CLASSES = 4
-    cfg.MODEL.BACKBONE.DEPTH = 18
-    cfg.MODEL.PART_HEAD.NUM_PARTS = 2
+    cfg = tiny_model_cfg()
     cfg.INPUT.SIZE_TEST = [64, 32]
     return cfg
 

@@ -7,6 +7,8 @@ from typing import Dict, List, Tuple
 
 from iopath.common.file_io import g_pathmgr
 
+from .base import ReidItem
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 _CAMERA_DIR = re.compile(r"^cam(\d+)$")
 
@@ -89,6 +91,23 @@ def list_images(folder: str) -> List[str]:
     if not images:
         raise DatasetLayoutError(f"Empty camera folder: {folder} holds no {'/'.join(IMAGE_EXTENSIONS)} images")
     return images
+
+
+def collect_identity_images(pids, camera_folders, missing_message) -> list:
+    """ReidItems for every image of each pid under `camera_folders` ([(camera, modality,
+    folder)], one sub-folder `{pid:04d}` per identity). An identity with no folder in any
+    camera is an error: `missing_message(pid)` says where it was listed and the layout."""
+    items = []
+    for pid in pids:
+        found = False
+        for cam, modality, cam_dir in camera_folders:
+            folder = os.path.join(cam_dir, f"{pid:04d}")
+            if g_pathmgr.isdir(folder):
+                found = True
+                items.extend(ReidItem(path, pid, cam, modality) for path in list_images(folder))
+        if not found:
+            raise DatasetLayoutError(missing_message(pid))
+    return items
 
 
 def camera_of(path: str) -> int:

@@ -4,15 +4,12 @@ import logging
 import os
 from typing import Optional
 
-from iopath.common.file_io import g_pathmgr
-
 from ..build import DATASET_REGISTRY
 from .base import INFRARED, VISIBLE, ReidDataset, ReidItem
 from .layout import (
-    DatasetLayoutError,
     camera_dirs,
+    collect_identity_images,
     camera_of,
-    list_images,
     read_id_line,
     read_idx_list,
     relabel,
@@ -57,20 +54,13 @@ class LLCM(ReidDataset):
 
         test_ids = sorted(set(read_id_line(os.path.join(idx, "test_id.txt"), LLCM_LAYOUT)))
         cams = {name: camera_dirs(os.path.join(root, name), LLCM_LAYOUT) for name in TEST_FOLDERS}
-        test = []
-        for pid in test_ids:
-            found = False
-            for name, modality in TEST_FOLDERS.items():
-                for cam, cam_dir in cams[name].items():
-                    folder = os.path.join(cam_dir, f"{pid:04d}")
-                    if g_pathmgr.isdir(folder):
-                        found = True
-                        test.extend(ReidItem(path, pid, cam, modality) for path in list_images(folder))
-            if not found:
-                raise DatasetLayoutError(
-                    f"Identity {pid} listed in {idx}/test_id.txt has no folder "
-                    f"{root}/test_vis|test_nir/cam<N>/{pid:04d}\nExpected layout:\n{LLCM_LAYOUT}"
-                )
+        folders = [(cam, modality, cam_dir) for name, modality in TEST_FOLDERS.items()
+                   for cam, cam_dir in cams[name].items()]
+        test = collect_identity_images(
+            test_ids, folders,
+            lambda pid: f"Identity {pid} listed in {idx}/test_id.txt has no folder "
+                        f"{root}/test_vis|test_nir/cam<N>/{pid:04d}\nExpected layout:\n{LLCM_LAYOUT}",
+        )
         super().__init__(root, train, test)
         logger.info(
             "LLCM at %s: %d train ids / %d images, %d test ids / %d images",

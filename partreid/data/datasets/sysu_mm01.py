@@ -3,11 +3,9 @@ import logging
 import os
 from typing import List, Optional
 
-from iopath.common.file_io import g_pathmgr
-
 from ..build import DATASET_REGISTRY
 from .base import INFRARED, VISIBLE, ReidDataset, ReidItem
-from .layout import DatasetLayoutError, list_images, read_id_line, relabel, require_dir
+from .layout import collect_identity_images, read_id_line, relabel, require_dir
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +56,9 @@ class SYSUMM01(ReidDataset):
 
     @staticmethod
     def _collect(root: str, pids: List[int], source: str) -> List[ReidItem]:
-        items = []
-        for pid in pids:
-            found = False
-            for cam, modality in SYSU_CAMERAS.items():
-                folder = os.path.join(root, f"cam{cam}", f"{pid:04d}")
-                if g_pathmgr.isdir(folder):
-                    found = True
-                    items.extend(ReidItem(path, pid, cam, modality) for path in list_images(folder))
-            if not found:
-                raise DatasetLayoutError(
-                    f"Identity {pid} listed in {root}/{source} has no folder "
-                    f"{root}/cam<1..6>/{pid:04d}\nExpected layout:\n{SYSU_LAYOUT}"
-                )
-        return items
+        cameras = [(cam, modality, os.path.join(root, f"cam{cam}")) for cam, modality in SYSU_CAMERAS.items()]
+        return collect_identity_images(
+            pids, cameras,
+            lambda pid: f"Identity {pid} listed in {root}/{source} has no folder "
+                        f"{root}/cam<1..6>/{pid:04d}\nExpected layout:\n{SYSU_LAYOUT}",
+        )
