@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from partreid.config import get_cfg
@@ -22,6 +23,7 @@ from partreid.evaluation import (
     rank_gallery,
 )
 from partreid.evaluation import evaluator as evaluator_module
+from partreid.evaluation.evaluator import fuse_flipped
 from partreid.evaluation.sysu import sysu_camera_rule
 
 METRICS = {"Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP", "mINP"}
@@ -128,8 +130,35 @@ def test_sysu_official_mat_draws(tmp_path):
             assert [items[i].path for i in ev.gallery("all", shots, trial)] == expected
     with pytest.raises(ValueError, match="no trial 2 permutation"):
         ev.gallery("all", 1, 2)  # the file only holds 2 trials
-    seeded = SYSUEvaluator(make_cfg(SYSU__OFFICIAL_DRAWS=False), ReidDataset(root, [], items))
+    assert (ev.draw_name(1), ev.draw_name(10)) == ("official", "official")
+    # DRAWS "seeded" draws AGW's single-shot galleries although the .mat file is there
+    seeded = SYSUEvaluator(make_cfg(SYSU__DRAWS="seeded"), ReidDataset(root, [], items))
     assert seeded.official is None
+    assert (seeded.draw_name(1), seeded.draw_name(10)) == ("agw_seeded", "partreid_seeded")
+    random.seed(1)
+    agw = [random.choice(sorted(f"{root}/cam{cam}/{pid:04d}/{n:04d}.jpg" for n in range(1, 13)))
+           for pid in (1, 2, 3) for cam in (1, 2, 4, 5)]
+    assert [items[i].path for i in seeded.gallery("all", 1, 1)] == agw
+    with pytest.raises(ValueError, match="TEST.SYSU.DRAWS"):
+        SYSUEvaluator(make_cfg(SYSU__DRAWS="agw"), ReidDataset(root, [], items))
+
+
+def test_sysu_results_record_their_draw(tmp_path, caplog):
+    """Every SYSU group names its draw, in the results, the flattened metrics and the table; the
+    official source without its file falls back to seeded draws with a warning."""
+    items = sysu_items(str(tmp_path), per_cam=3)
+    feats = torch.eye(3)[[it.pid - 1 for it in items]]
+    with caplog.at_level("WARNING", logger="partreid.evaluation.sysu"):
+        ev = SYSUEvaluator(make_cfg(SYSU__SHOTS=[1, 10]), ReidDataset(str(tmp_path), [], items))
+    assert "rand_perm_cam.mat not found" in caplog.text
+    results = feed(ev, feats)
+    assert [r["draw"] for r in results.values()] == ["agw_seeded", "partreid_seeded"] * 2
+    assert flatten_results(results)["all_search_10shot/draw"] == "partreid_seeded"
+    table = print_results_table(results)
+    assert "agw_seeded" in table and "partreid_seeded" in table and "100.00" in table
+    write_rand_perm_cam(str(tmp_path), num_ids=4, per_cam=3, trials=3)
+    official = feed(SYSUEvaluator(make_cfg(), ReidDataset(str(tmp_path), [], items)), feats)
+    assert official["all_search_1shot"]["draw"] == "official"
 
 
 def regdb_items(num_ids=4, per_modality=3):
@@ -231,7 +260,10 @@ def test_missing_items_and_ddp_gather(monkeypatch):
     ev.reset()
     ev.process({"indices": torch.arange(half)}, feats[:half])
     monkeypatch.setattr(evaluator_module.comm, "all_gather", lambda obj: [obj, rank1])
-    assert ev.evaluate() == pytest.approx(expected)
+    gathered = ev.evaluate()
+    assert list(gathered) == list(expected)
+    for group, metrics in expected.items():
+        assert gathered[group] == pytest.approx(metrics)
     monkeypatch.setattr(evaluator_module.comm, "is_main_process", lambda: False)
     assert ev.evaluate() == {}
 
@@ -270,6 +302,37 @@ def test_inference_end_to_end_with_flip():
     table = print_results_table(results)
     assert "visible_to_thermal" in table and "mINP" in table
     assert "±" in print_results_table({"g": {"mAP": 1.0, "mAP_std": 0.5}})
+
+
+def test_flip_fusion_sum_normalized_ranks_by_dot_product():
+    """DEEN's variant: the fused feature is normalize(f) + normalize(flip(f)), not normalised
+    again, and the ranking is by its dot product, which can order a gallery differently from
+    the cosine of the same features."""
+    a, b = torch.randn(4, 5), torch.randn(4, 5)
+    torch.testing.assert_close(fuse_flipped(a, b, "sum_normalized"), F.normalize(a, dim=1) + F.normalize(b, dim=1))
+    torch.testing.assert_close(fuse_flipped(a, b, "mean"), (a + b) / 2)
+    # one visible query (pid 0); thermal gallery: pid 1 at a small angle but long (views that
+    # agree), pid 0 closer in angle but short (views that disagree)
+    items = [ReidItem("q", 0, 1, VISIBLE), ReidItem("g_other", 1, 2, INFRARED), ReidItem("g_same", 0, 2, INFRARED)]
+    feats = torch.tensor([[2.0, 0.0], [1.9, 0.6], [0.9, 0.1]])
+    cfg = make_cfg(FLIP_FEATURES=True, FLIP_FUSION="sum_normalized", REGDB__DIRECTIONS=["visible_to_thermal"])
+    dot = feed(RegDBEvaluator(cfg, ReidDataset("r", [], items)), feats)["visible_to_thermal"]
+    cosine = feed(RegDBEvaluator(make_cfg(FLIP_FEATURES=True, REGDB__DIRECTIONS=["visible_to_thermal"]),
+                                 ReidDataset("r", [], items)), feats)["visible_to_thermal"]
+    assert (dot["Rank-1"], dot["mAP"]) == (0.0, 50.0) and (cosine["Rank-1"], cosine["mAP"]) == (100.0, 100.0)
+    with pytest.raises(ValueError, match="TEST.FLIP_FUSION"):
+        RegDBEvaluator(make_cfg(FLIP_FUSION="max"), ReidDataset("r", [], items))
+
+
+def test_inference_fuses_flips_as_configured():
+    items = regdb_items()
+    images = torch.randint(0, 256, (len(items), 3, 2, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    loader = [{"images": images, "indices": torch.arange(len(items))}]
+    ev = RegDBEvaluator(make_cfg(FLIP_FEATURES=True, FLIP_FUSION="sum_normalized"), ReidDataset("r", [], items))
+    inference_on_dataset(ColumnModel(), loader, ev)
+    means = images.float().mean(dim=(1, 2))
+    torch.testing.assert_close(ev._features[0], fuse_flipped(means, images.flip(-1).float().mean(dim=(1, 2)),
+                                                             "sum_normalized"))
 
 
 def test_inference_restores_mode_on_error():

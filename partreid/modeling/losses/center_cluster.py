@@ -31,7 +31,7 @@ class CenterClusterLoss(nn.Module):
         _, inverse = torch.unique(hard_targets(outputs), return_inverse=True)
         members = F.one_hot(inverse).to(x)  # (N, P)
         centres = (members.t() @ x) / members.sum(0)[:, None]
-        pull = safe_norm(x - centres[inverse]).mean()
+        pull = safe_norm(x - centres.index_select(0, inverse)).mean()  # deterministic backward (indexing with repeats accumulates with atomic adds on the CPU)
         num_ids = centres.shape[0]
         if num_ids < 2:
             return {"loss_cc": self.weight * pull}

@@ -247,7 +247,10 @@ def materialise_candidates(
     with respect to the anchor's and the donors' descriptors."""
     _check_mix_global(mix_global)
     n, k = donors.shape
-    mixed_parts = torch.where(part_sets[..., None], parts[donors], parts[:, None])  # (N, k, M, C)
+    # index_select, not parts[donors]: the backward of advanced indexing accumulates with atomic
+    # adds on the CPU (donors repeat), which makes gradients differ from run to run
+    donor_parts = parts.index_select(0, donors.reshape(-1)).view(n, k, *parts.shape[1:])
+    mixed_parts = torch.where(part_sets[..., None], donor_parts, parts[:, None])  # (N, k, M, C)
     if mix_global == "anchor":
         global_slot = global_desc[:, None].expand(n, k, -1)
     else:
