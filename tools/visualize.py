@@ -7,7 +7,10 @@
     tools/visualize.py curves    --run-dir out/ --output curves.png
 
 tsne:      t-SNE of the part descriptors p^m of a few test identities, coloured by part index.
-partmaps:  part maps over the input images, for a visible and an infrared image per identity.
+partmaps:  part maps over the input images, for a visible and an infrared image per identity;
+           where the test set has ground-truth part masks (SynthVI), each map is titled with
+           the body part it matches on the whole test set and its purity (see
+           partreid/evaluation/part_discovery.py).
 retrieval: top-k gallery lists of cross-modality queries (query modality -> the other one,
            every test image of that modality as gallery), green/red for right/wrong identity.
 curves:    losses, learning rate and evaluation metrics from OUTPUT_DIR/metrics.json.
@@ -25,6 +28,7 @@ from torch.utils.data import DataLoader
 from partreid.checkpoint import ReidCheckpointer
 from partreid.config import setup_cfg
 from partreid.data import INFRARED, VISIBLE, ReidImageDataset, build_dataset, collate_batch
+from partreid.evaluation.part_discovery import PART_DISCOVERY_GROUP, evaluate_part_discovery, matched_parts
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils import visualization as vis
 from partreid.utils.logger import setup_logger
@@ -120,7 +124,9 @@ def cmd_partmaps(args):
     if maps is None:
         raise ValueError(f"MODEL.PART_HEAD.NAME={cfg.MODEL.PART_HEAD.NAME} returns no part maps to draw")
     labels = [f"id {items[i].pid} {vis.MODALITY_NAMES[items[i].modality]}\ncam {items[i].camid}" for i in chosen]
-    vis.save_part_map_overlays(images_of(cfg, items, chosen), maps.numpy(), labels, args.output)
+    discovery = evaluate_part_discovery(cfg, model, dataset).get(PART_DISCOVERY_GROUP)
+    titles = None if discovery is None else [f"{part} {purity:.2f}" for part, purity in matched_parts(discovery)]
+    vis.save_part_map_overlays(images_of(cfg, items, chosen), maps.numpy(), labels, args.output, part_titles=titles)
 
 
 def cmd_retrieval(args):

@@ -9,7 +9,7 @@ from fvcore.common.config import CfgNode as _FvCfgNode
 
 logger = logging.getLogger(__name__)
 
-CURRENT_VERSION = 1
+CURRENT_VERSION = 2
 
 
 class CfgNode(_FvCfgNode):
@@ -77,7 +77,11 @@ def upgrade_config(cfg_dict: dict, from_version: int) -> dict:
         raise ValueError(
             f"Config VERSION {from_version} is newer than this partreid ({CURRENT_VERSION}); upgrade partreid."
         )
-    # No renamed keys yet: version 1 is the first format.
+    if from_version < 2:
+        # 2: TEST.SYSU.OFFICIAL_DRAWS (bool) became TEST.SYSU.DRAWS ("official" / "seeded").
+        sysu = (cfg_dict.get("TEST") or {}).get("SYSU") or {}
+        if "OFFICIAL_DRAWS" in sysu:
+            sysu["DRAWS"] = "official" if sysu.pop("OFFICIAL_DRAWS") else "seeded"
     return cfg_dict
 
 

@@ -14,7 +14,7 @@ _C = CN()
 
 # Config format version; bumped when a key is renamed or its meaning changes, and
 # old files are upgraded in `partreid.config.config.upgrade_config`.
-_C.VERSION = 1
+_C.VERSION = 2
 
 # Python modules imported before the rest of the config is merged, so that a method
 # project can register its components and add its keys (e.g. ["partmix"]). A module may
@@ -28,7 +28,10 @@ _C.SEED = 0
 _C.OUTPUT_DIR = "./output"
 # Ask cuDNN to autotune convolutions (faster on fixed input sizes; not bit-reproducible).
 _C.CUDNN_BENCHMARK = True
-# Use deterministic algorithms where PyTorch offers them (slower; for debugging).
+# Bitwise-repeatable runs: torch.use_deterministic_algorithms, cuDNN without autotuning and, on
+# CUDA, cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG). The log says whether a run is
+# deterministic. On the CPU the built-in models repeat exactly without it at a fixed thread count;
+# it costs little there (BENCHMARKS.md) and is on in the SynthVI configs. On CUDA it is slower.
 _C.DETERMINISTIC = False
 
 # -----------------------------------------------------------------------------
@@ -57,8 +60,19 @@ _C.MODEL.BACKBONE.NAME = "ResNet"
 _C.MODEL.BACKBONE.DEPTH = 50
 # Stride of layer4; 1 keeps a 24x8 map at 384x128 input (standard in ReID).
 _C.MODEL.BACKBONE.LAST_STRIDE = 1
-# torchvision-format state dict of ImageNet weights; empty = random init (warned).
+# ImageNet weights of the backbone: a torchvision-format state dict (.pth), or
+# "torchvision://<arch>[/<weights>]" resolved in the torch hub cache
+# (torch.hub.get_dir()/checkpoints), e.g. "torchvision://resnet50" = IMAGENET1K_V1, the weights
+# the VI-ReID papers started from. Empty = random init (see ALLOW_RANDOM_INIT). Not loaded when
+# MODEL.WEIGHTS is set: those weights replace the backbone's.
 _C.MODEL.BACKBONE.PRETRAIN_PATH = ""
+# Whether an empty PRETRAIN_PATH may start from random weights (with a warning). The paper
+# configs (configs/Base-VIReID.yaml) set False: a run meant to reproduce a paper must not train
+# from scratch by accident.
+_C.MODEL.BACKBONE.ALLOW_RANDOM_INIT = True
+# Fetch a "torchvision://" PRETRAIN_PATH that is not in the torch hub cache (once, with a
+# progress bar). False: a missing file is an error that says how to get it.
+_C.MODEL.BACKBONE.ALLOW_DOWNLOAD = False
 # ResNet stages (1..4; MPANet uses 3 and 4) followed by MPANet's modality-alleviation module
 # (a learned channel gate between x and InstanceNorm(x)). Empty = none.
 _C.MODEL.BACKBONE.MODALITY_ALLEVIATION = []
@@ -231,8 +245,13 @@ _C.TEST.IMS_PER_BATCH = 128
 _C.TEST.EVALUATOR = ""
 # Metric that selects model_best.pth ("Rank-1", "mAP", "mINP").
 _C.TEST.BEST_METRIC = "mAP"
-# Average features of the image and its horizontal flip.
+# Combine the features of the image and of its horizontal flip (see FLIP_FUSION).
 _C.TEST.FLIP_FEATURES = False
+# How FLIP_FEATURES combines the two views: "mean" averages them and ranks by cosine distance;
+# "sum_normalized" is DEEN's test script (also LLCM's): the sum of the two L2-normalised
+# features, not normalised again, ranked by dot product (the sum's length, i.e. how much the two
+# views agree, then weighs in the score).
+_C.TEST.FLIP_FUSION = "mean"
 # Number of random gallery draws averaged by the SYSU-MM01 / LLCM protocols.
 _C.TEST.NUM_TRIALS = 10
 # Batch of queries ranked at once (bounds the memory of the distance matrix).
@@ -242,9 +261,13 @@ _C.TEST.SYSU = CN()
 _C.TEST.SYSU.MODES = ["all", "indoor"]
 # Gallery images per identity per camera: 1 (single-shot) and/or 10 (multi-shot).
 _C.TEST.SYSU.SHOTS = [1]
-# Use the official gallery draws of DATASETS.ROOT/<sysu>/exp/rand_perm_cam.mat when the file
-# exists; otherwise (or when False) draw with seed = trial index, as AGW's scripts do.
-_C.TEST.SYSU.OFFICIAL_DRAWS = True
+# Gallery draws. "official": the official draws of DATASETS.ROOT/<sysu>/exp/rand_perm_cam.mat,
+# or the seeded draws (with a warning) when the file is absent. "seeded": always seed = trial
+# index, which for single-shot reproduces AGW's and DEEN's galleries (random.seed(trial), then
+# random.choice per identity and camera) even when the .mat file is present; multi-shot seeded
+# draws are partreid's own (no public script draws them). Each result records its draw
+# ("official", "agw_seeded" or "partreid_seeded") under the metric name "draw".
+_C.TEST.SYSU.DRAWS = "official"
 _C.TEST.REGDB = CN()
 # Search directions to report, the first being the primary group (TEST.BEST_METRIC):
 # "visible_to_thermal" and/or "thermal_to_visible".
@@ -262,3 +285,14 @@ _C.TEST.RERANK.ENABLED = False
 _C.TEST.RERANK.K1 = 20
 _C.TEST.RERANK.K2 = 6
 _C.TEST.RERANK.LAMBDA = 0.3
+# Part discovery: where the test set has ground-truth part masks (SynthVI), every evaluation
+# also scores the learned part maps against them (the "part_discovery" group: alive maps,
+# matched part and purity per map, coverage, overlap; see partreid/evaluation/part_discovery.py).
+_C.TEST.PART_DISCOVERY = CN()
+# False skips it, and the extra forward pass over the test images it costs.
+_C.TEST.PART_DISCOVERY.ENABLED = True
+# A map is alive on an image when its mean activation exceeds this: 0.01 is a map at full
+# strength on 1% of the image, less than any SynthVI body part covers (feet, the smallest: 1.3%).
+_C.TEST.PART_DISCOVERY.ALIVE_THRESHOLD = 0.01
+# ... and alive overall when it is alive on at least this fraction of the test images.
+_C.TEST.PART_DISCOVERY.ALIVE_MIN_FRACTION = 0.5

@@ -8,6 +8,7 @@ layout do.
 Layout written under `root` (identical to SYSU-MM01, so the same reader serves both):
     cam{1..6}/{pid:04d}/{n:04d}.jpg   cams 1,2,4,5 visible RGB; cams 3,6 infrared (3 equal channels)
     exp/train_id.txt, exp/val_id.txt, exp/test_id.txt   one comma-separated line of 1-based ids
+    part_masks/cam{c}/{pid:04d}.npz   ground-truth body-part masks of that folder's images (below)
     SYNTHVI_DONE.json                 generation parameters + counts, written last and atomically
 `num_train_ids` counts train+val identities (SYSU trains on both); about one in ten of them is
 listed in val_id.txt. Some identities miss one camera, as in SYSU, but every identity keeps at
@@ -27,6 +28,10 @@ How an image is made:
   gamma, colour cast); infrared images map each label's *material* to an intensity (plus camera
   gain, offset and stronger noise), so hue is lost but texture and layout survive.
 - Random textured background with a floor line, optional occluder (box or pole), blur and noise.
+- Ground truth for part discovery: the warped label map, reduced to PART_NAMES (background, head,
+  upper body with arms, lower body with legs, feet, bag; occluded pixels count as background) and
+  brought to the image size by a 2x2 majority vote, is stored per camera and identity as a
+  compressed uint8 array (about 0.3 KB per image). SYSU readers never look at part_masks/.
 - Every image uses its own numpy Generator seeded by (seed, pid, camera, index): the same
   arguments give byte-identical files whatever `num_workers` is.
 
@@ -60,18 +65,34 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["generate_synthvi", "VISIBLE_CAMERAS", "INFRARED_CAMERAS", "MARKER_NAME"]
+__all__ = ["generate_synthvi", "part_mask_path", "VISIBLE_CAMERAS", "INFRARED_CAMERAS", "MARKER_NAME", "PART_NAMES"]
 
 VISIBLE_CAMERAS = (1, 2, 4, 5)
 INFRARED_CAMERAS = (3, 6)
 MARKER_NAME = "SYNTHVI_DONE.json"
 # Bump when the rendering changes: an existing tree with another version is regenerated.
-GENERATOR_VERSION = 1
+# 2: ground-truth part masks under part_masks/ (images unchanged).
+GENERATOR_VERSION = 2
 _JPEG_QUALITY = 92
 
 # Label-map slots: every pixel of the person belongs to one part slot, coloured per modality.
-_BACKGROUND, _SKIN, _HAIR, _UPPER, _UPPER_PATTERN, _LOWER, _LOWER_PATTERN, _SHOES, _BAG = range(9)
-_NUM_SLOTS = 9
+# Arm and leg skin look exactly like the face (same colour and material) but are slots of their
+# own, so that the ground-truth part masks can tell the head from the limbs.
+(_BACKGROUND, _SKIN, _HAIR, _UPPER, _UPPER_PATTERN, _LOWER, _LOWER_PATTERN, _SHOES, _BAG, _ARM_SKIN,
+ _LEG_SKIN) = range(11)
+_NUM_SLOTS = 11
+
+# Ground-truth body parts written to part_masks/ (the value of a mask pixel indexes this tuple).
+# "head" includes the neck and hair, "upper_body" the arms and hands, "lower_body" the legs (bare
+# skin included); occluded pixels are "background", since no part is visible there.
+PART_NAMES = ("background", "head", "upper_body", "lower_body", "feet", "bag")
+PART_MASK_DIR = "part_masks"
+_SLOT_TO_PART = np.zeros(_NUM_SLOTS, np.uint8)
+_SLOT_TO_PART[[_SKIN, _HAIR]] = PART_NAMES.index("head")
+_SLOT_TO_PART[[_UPPER, _UPPER_PATTERN, _ARM_SKIN]] = PART_NAMES.index("upper_body")
+_SLOT_TO_PART[[_LOWER, _LOWER_PATTERN, _LEG_SKIN]] = PART_NAMES.index("lower_body")
+_SLOT_TO_PART[_SHOES] = PART_NAMES.index("feet")
+_SLOT_TO_PART[_BAG] = PART_NAMES.index("bag")
 
 # Near-infrared reflectance per material; gaps of >= 0.17 keep materials separable under noise.
 _MATERIAL_INTENSITY = {
@@ -293,7 +314,7 @@ def _sample_split_identities(seed: int, pids: Sequence[int]) -> List[_Identity]:
 
 def _visible_lut(identity: _Identity) -> np.ndarray:
     lut = np.zeros((_NUM_SLOTS, 3), np.float32)
-    lut[_SKIN] = _SKIN_TONES[identity.skin_tone]
+    lut[[_SKIN, _ARM_SKIN, _LEG_SKIN]] = _SKIN_TONES[identity.skin_tone]
     lut[_HAIR] = _HAIR_COLOURS[identity.hair_colour]
     lut[_UPPER] = _PALETTE[identity.upper.colour]
     lut[_UPPER_PATTERN] = _PALETTE[identity.upper.pattern_colour]
@@ -306,7 +327,7 @@ def _visible_lut(identity: _Identity) -> np.ndarray:
 
 def _infrared_lut(identity: _Identity) -> np.ndarray:
     lut = np.zeros(_NUM_SLOTS, np.float32)
-    lut[_SKIN] = _SKIN_INTENSITY
+    lut[[_SKIN, _ARM_SKIN, _LEG_SKIN]] = _SKIN_INTENSITY
     lut[_HAIR] = _HAIR_INTENSITY[identity.hair_material]
     lut[_UPPER] = _MATERIAL_INTENSITY[identity.upper.material]
     lut[_UPPER_PATTERN] = _MATERIAL_INTENSITY[identity.upper.pattern_material]
@@ -378,7 +399,7 @@ def _draw_person(identity: _Identity, rng: np.random.Generator, height: int, wid
         hip = (cx + side * hip_w * 0.5, hip_y)
         foot = (hip[0] + side * spread + swing * 0.4, foot_y)
         angle = np.arctan2(foot[0] - hip[0], leg_len)
-        _limb(labels, hip, angle, leg_len, leg_t * 0.85, _SKIN)
+        _limb(labels, hip, angle, leg_len, leg_t * 0.85, _LEG_SKIN)
         if covered > 0:
             _limb(labels, hip, angle, leg_len * covered, leg_t, _LOWER)
         feet.append(foot)
@@ -402,9 +423,9 @@ def _draw_person(identity: _Identity, rng: np.random.Generator, height: int, wid
         upper_angle = side * rng.uniform(0.08, 0.35)
         fore_angle = upper_angle + side * rng.uniform(-0.1, 0.25)
         elbow = _limb(labels, shoulder, upper_angle, 0.16 * u, arm_t, _UPPER)
-        forearm = _UPPER if identity.long_sleeves else _SKIN
+        forearm = _UPPER if identity.long_sleeves else _ARM_SKIN
         wrist = _limb(labels, elbow, fore_angle, 0.15 * u, arm_t * 0.85, forearm)
-        cv2.circle(labels, _pt(*wrist), int(arm_t * 0.55), _SKIN, -1)
+        cv2.circle(labels, _pt(*wrist), int(arm_t * 0.55), _ARM_SKIN, -1)
 
     # Neck, head, hair.
     cv2.rectangle(labels, _pt(cx - 0.025 * u, head_y), _pt(cx + 0.025 * u, shoulder_y + 0.01 * u), _SKIN, -1)
@@ -487,21 +508,48 @@ def _background(rng, style: _CameraStyle, height: int, width: int) -> np.ndarray
     return image
 
 
-def _occlude(rng, image: np.ndarray, infrared: bool):
+def _occlude(rng, image: np.ndarray, parts: np.ndarray, infrared: bool):
+    """Paint an occluder over `image` and mark it as background in `parts` (both in place)."""
     height, width = image.shape[:2]
     colour = np.full(3, rng.uniform(0.1, 0.7), np.float32) if infrared else rng.uniform(0.1, 0.9, 3)
     if rng.random() < 0.5:  # box in front of the legs
         top = int(rng.uniform(0.6, 0.8) * height)
         x0 = int(rng.uniform(-0.3, 0.5) * width)
         x1 = x0 + int(rng.uniform(0.4, 0.9) * width)
-        image[top:, max(0, x0):max(0, x1)] = colour
+        region = np.s_[top:, max(0, x0):max(0, x1)]
     else:  # pole
         x0 = int(rng.uniform(0.0, 0.9) * width)
-        image[:, x0:x0 + max(2, int(rng.uniform(0.06, 0.14) * width))] = colour
+        region = np.s_[:, x0:x0 + max(2, int(rng.uniform(0.06, 0.14) * width))]
+    image[region] = colour
+    parts[region] = PART_NAMES.index("background")
+
+
+def _block_vote_table() -> np.ndarray:
+    """The majority label of every 2x2 block of part labels, indexed by the block's base-P code
+    ((a * P + b) * P + c) * P + d; ties go to the later entry of PART_NAMES, so a part covering
+    half a block keeps it rather than the background."""
+    num_parts = len(PART_NAMES)
+    blocks = np.indices((num_parts,) * 4).reshape(4, -1).T
+    counts = np.eye(num_parts, dtype=np.int64)[blocks].sum(axis=1)
+    return (num_parts - 1 - np.argmax(counts[:, ::-1], axis=1)).astype(np.uint8)
+
+
+_BLOCK_VOTE = _block_vote_table()
+
+
+def _halve_parts(parts: np.ndarray) -> np.ndarray:
+    """Part labels at half the render size, by a majority vote over each 2x2 block."""
+    num_parts = len(PART_NAMES)
+    code = np.zeros((parts.shape[0] // 2, parts.shape[1] // 2), np.int64)
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        code = code * num_parts + parts[dy::2, dx::2]
+    return _BLOCK_VOTE[code]
 
 
 def _render_image(identity: _Identity, camera: int, index: int, image_size: Tuple[int, int], seed: int):
-    """One uint8 BGR image of `identity` seen by `camera`, a pure function of its arguments."""
+    """One uint8 BGR image of `identity` seen by `camera` and its (H, W) uint8 ground-truth part
+    mask (PART_NAMES indices), a pure function of the arguments. The mask comes from the same
+    warped label map as the image and shares its occluder."""
     rng = np.random.default_rng([seed, 2, identity.pid, camera, index])
     style = _CAMERAS[camera]
     out_h, out_w = image_size
@@ -517,8 +565,9 @@ def _render_image(identity: _Identity, camera: int, index: int, image_size: Tupl
     image = _background(rng, style, height, width)
     mask = labels > _BACKGROUND
     image[mask] = person[mask]
+    parts = _SLOT_TO_PART[labels]
     if rng.random() < 0.2:
-        _occlude(rng, image, style.infrared)
+        _occlude(rng, image, parts, style.infrared)
     image = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
 
     brightness = style.brightness * rng.uniform(0.85, 1.15)
@@ -535,11 +584,17 @@ def _render_image(identity: _Identity, camera: int, index: int, image_size: Tupl
     image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if style.infrared:
         image = np.repeat(image[..., :1], 3, axis=2)  # single-channel look, as SYSU's IR crops
-    return image[..., ::-1].copy()  # RGB -> BGR for cv2
+    return image[..., ::-1].copy(), _halve_parts(parts)  # RGB -> BGR for cv2
 
 
 def _cameras_of(identity: _Identity) -> List[int]:
     return [cam for cam in sorted(_CAMERAS) if cam != identity.missing_camera]
+
+
+def part_mask_path(root: str, camera: int, pid: int) -> str:
+    """The .npz that holds the part masks of `cam{camera}/{pid:04d}/*.jpg`: an array "masks" of
+    shape (images, H, W), uint8 PART_NAMES indices, row n - 1 for image {n:04d}.jpg."""
+    return os.path.join(root, PART_MASK_DIR, f"cam{camera}", f"{pid:04d}.npz")
 
 
 def _write_identity(identity: _Identity, root: str, images_per_camera: int, image_size, seed: int) -> int:
@@ -547,12 +602,17 @@ def _write_identity(identity: _Identity, root: str, images_per_camera: int, imag
     for camera in _cameras_of(identity):
         folder = os.path.join(root, f"cam{camera}", f"{identity.pid:04d}")
         os.makedirs(folder, exist_ok=True)
+        masks = []
         for index in range(1, images_per_camera + 1):
-            image = _render_image(identity, camera, index, image_size, seed)
+            image, parts = _render_image(identity, camera, index, image_size, seed)
             path = os.path.join(folder, f"{index:04d}.jpg")
             if not cv2.imwrite(path, image, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]):
                 raise OSError(f"SynthVI: could not write {path}")
+            masks.append(parts)
             written += 1
+        mask_path = part_mask_path(root, camera, identity.pid)
+        os.makedirs(os.path.dirname(mask_path), exist_ok=True)
+        np.savez_compressed(mask_path, masks=np.stack(masks))  # fixed zip timestamps: same bytes every run
     return written
 
 
@@ -607,7 +667,7 @@ def _clear_tree(root: str):
     marker = os.path.join(root, MARKER_NAME)
     if os.path.exists(marker):
         os.remove(marker)
-    for name in [f"cam{cam}" for cam in _CAMERAS] + ["exp"]:
+    for name in [f"cam{cam}" for cam in _CAMERAS] + ["exp", PART_MASK_DIR]:
         path = os.path.join(root, name)
         if os.path.isdir(path):
             shutil.rmtree(path)
@@ -675,6 +735,7 @@ def generate_synthvi(
         "image_size": list(size),
         "images_per_camera": images_per_camera,
         "seed": seed,
+        "part_names": list(PART_NAMES),
     }
     temporary = os.path.join(root, MARKER_NAME + ".tmp")
     with open(temporary, "w") as f:

@@ -1,8 +1,10 @@
 """What a training script needs: argument parser, config set-up, and the DefaultTrainer
 that wires data, model, optimizer, schedule, checkpoints, evaluation and writers."""
 import argparse
+import json
 import logging
 import os
+import sys
 import time
 import warnings
 from collections import OrderedDict
@@ -18,12 +20,13 @@ with warnings.catch_warnings():
 from ..checkpoint import ReidCheckpointer, atomic_write_bytes
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, iters_per_epoch
-from ..evaluation import build_evaluator, flatten_results, inference_on_dataset, print_results_table
+from ..evaluation import (build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset,
+                          print_results_table)
 from .. import modeling  # noqa: F401  (registers the built-in components)
 from ..modeling.meta_arch.build import build_model, resolve_device
 from ..solver import EpochSchedule, build_lr_scheduler, build_optimizer
 from ..utils import comm
-from ..utils.env import collect_env_info, seed_all_rng
+from ..utils.env import collect_env_info, configure_determinism, seed_all_rng
 from ..utils.events import default_writers
 from ..utils.logger import setup_logger
 from . import hooks
@@ -32,8 +35,34 @@ from .train_loop import SimpleTrainer, amp_settings
 logger = logging.getLogger(__name__)
 
 
+class _FlagsAnywhereParser(argparse.ArgumentParser):
+    """Flags may come before, between or after the KEY VALUE overrides (`CFG KEY VALUE --resume`):
+    every token that is not one of the parser's flags or a flag's value is an override, in order,
+    so that override values such as -1e-4 pass through untouched."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        tokens = sys.argv[1:] if args is None else list(args)
+        flags, overrides = [], []
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            action = self._option_string_actions.get(token.split("=", 1)[0])
+            i += 1
+            if action is None:
+                if token.startswith("--"):
+                    self.error(f"unknown flag {token}; flags are {', '.join(sorted(self._option_string_actions))}, "
+                               "and everything else is read as KEY VALUE config overrides")
+                overrides.append(token)
+                continue
+            flags.append(token)
+            if "=" not in token and action.nargs != 0 and i < len(tokens):
+                flags.append(tokens[i])
+                i += 1
+        return super().parse_known_args(flags + (["--", *overrides] if overrides else []), namespace)
+
+
 def default_argument_parser(description="partreid training") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _FlagsAnywhereParser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n  tools/train_net.py --config-file projects/PartMix/configs/synthvi_partmix.yaml\n"
@@ -46,8 +75,9 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS and exit")
     parser.add_argument("--num-gpus", type=int, default=1,
                         help="processes to launch (one per GPU; gloo processes on the CPU when there is no GPU)")
-    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
-                        help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 1e-4")
+    parser.add_argument("opts", default=[], nargs="*",
+                        help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 1e-4 (flags may come "
+                             "before or after them)")
     return parser
 
 
@@ -75,9 +105,7 @@ def default_setup(cfg, args=None):
         cfg.SEED = seed
         cfg.freeze()
     logger.info(f"Using seed {seed}" + (" (drawn at random; set SEED to reproduce)" if cfg.SEED != seed else ""))
-    torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK and not cfg.DETERMINISTIC
-    if cfg.DETERMINISTIC:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    logger.info(configure_determinism(cfg.DETERMINISTIC, cfg.CUDNN_BENCHMARK, resolve_device(cfg).type))
     return cfg
 
 
@@ -202,6 +230,7 @@ class DefaultTrainer:
             self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=True)
             self.start_iter = self.trainer.iter + 1
             logger.info(f"Resuming at iteration {self.start_iter} (epoch {self.schedule.epoch_of(self.start_iter)})")
+            self._set_aside_metrics_from(self.start_iter)
         else:
             if resume:
                 logger.info(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR}; starting from scratch")
@@ -217,6 +246,33 @@ class DefaultTrainer:
             kept = f"{path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(os.path.getmtime(path)))}"
             os.replace(path, kept)
             logger.warning(f"{path} belonged to an earlier run in this OUTPUT_DIR (not resumed); kept as {kept}")
+
+    def _set_aside_metrics_from(self, first_repeated: int):
+        """A resumed run repeats the iterations after its checkpoint. Their rows, written before
+        the stop, move from metrics.json to metrics.json.repeated-<time> (kept, never dropped),
+        so that metrics.json holds every iteration once. The side file is written before
+        metrics.json is replaced: a crash in between duplicates rows but loses none."""
+        path = os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")
+        if not comm.is_main_process() or not os.path.exists(path):
+            return
+        kept, repeated = [], []
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    iteration = json.loads(line)["iteration"]
+                except (ValueError, KeyError, TypeError):
+                    iteration = None  # a line cut short by the stop: it belongs to the repeated part
+                (kept if iteration is not None and iteration < first_repeated else repeated).append(
+                    line if line.endswith("\n") else line + "\n")
+        if not repeated:
+            return
+        side = f"{path}.repeated-{time.strftime('%Y%m%d-%H%M%S')}"
+        atomic_write_bytes(side, lambda f: f.write("".join(repeated).encode()))
+        atomic_write_bytes(path, lambda f: f.write("".join(kept).encode()))
+        logger.info(f"metrics.json: {len(repeated)} rows from iteration {first_repeated} on, written before the stop, "
+                    f"moved to {side}; this run writes them again")
 
     def train(self):
         """Train to the end; returns the last evaluation results (empty when the run had
@@ -236,4 +292,5 @@ class DefaultTrainer:
         results = inference_on_dataset(model, loader, evaluator)
         if comm.is_main_process() and results:
             print_results_table(results)
+            results.update(evaluate_part_discovery(cfg, model, dataset))  # after the protocol's groups
         return results

@@ -6,6 +6,7 @@ import time
 
 from fvcore.common.checkpoint import PeriodicCheckpointer as _FvPeriodicCheckpointer
 
+from ..evaluation.part_discovery import PART_DISCOVERY_GROUP, format_part_discovery_table
 from ..utils import comm
 from .train_loop import HookBase
 
@@ -72,7 +73,7 @@ class PeriodicCheckpointer(HookBase):
 
 class EvalHook(HookBase):
     """Runs `eval_function()` every `period` iterations and after the last one, and puts
-    the flattened results into the storage as eval/<group>/<metric>."""
+    the flattened results into the storage as eval/<group>/<metric> (text values as text)."""
 
     def __init__(self, period: int, eval_function, flatten):
         self.period = period
@@ -87,8 +88,9 @@ class EvalHook(HookBase):
         if results:
             self.last_results = results
             self.last_iter = self.trainer.iter
+            storage = self.trainer.storage
             for key, value in self._flatten(results).items():
-                self.trainer.storage.put_scalar(f"eval/{key}", value)
+                (storage.put_text if isinstance(value, str) else storage.put_scalar)(f"eval/{key}", value)
 
     def after_step(self):
         next_iter = self.trainer.iter + 1
@@ -171,7 +173,8 @@ class PeriodicWriter(HookBase):
 class RunSummary(HookBase):
     """Logs one table when training stops: final metrics of the primary group, the best
     TEST.BEST_METRIC and its iteration, wall time, training throughput and the files the run
-    left in OUTPUT_DIR, so the end of log.txt answers "how did it go" at a glance."""
+    left in OUTPUT_DIR, so the end of log.txt answers "how did it go" at a glance; then the
+    part-discovery table of the last evaluation, when it has one."""
 
     def __init__(self, eval_hook: EvalHook, best: BestCheckpointer, images_per_iter: int, output_dir: str):
         self.eval_hook = eval_hook
@@ -198,7 +201,8 @@ class RunSummary(HookBase):
         results = self.eval_hook.last_results
         if results:
             group, metrics = next(iter(results.items()))
-            shown = "  ".join(f"{k} {v:.2f}" for k, v in metrics.items() if not k.endswith("_std"))
+            shown = "  ".join(f"{k} {v}" if isinstance(v, str) else f"{k} {v:.2f}"
+                              for k, v in metrics.items() if not k.endswith("_std"))
             rows.append((f"final {group}", f"{shown} (iteration {self.eval_hook.last_iter + 1})"))
         if self.best.best_value is not None:
             rows.append((f"best {self.best.metric}", f"{self.best.best_value:.2f} at iteration {self.best.best_iter + 1}"))
@@ -206,3 +210,6 @@ class RunSummary(HookBase):
             files = sorted(f for f in os.listdir(self.output_dir) if not f.startswith("."))
             rows.append(("output files", f"{self.output_dir}: {', '.join(files)}"))
         logger.info("Run summary:\n" + tabulate(rows, tablefmt="simple"))
+        if results and PART_DISCOVERY_GROUP in results:
+            logger.info(f"Part discovery at iteration {self.eval_hook.last_iter + 1}:\n"
+                        + format_part_discovery_table(results[PART_DISCOVERY_GROUP]))

@@ -1,11 +1,13 @@
 """Evaluation: the EVALUATOR registry, one vectorised ranking, and the VI-ReID protocols.
 
 Importing this package registers ReidEvaluator, SYSUEvaluator, RegDBEvaluator and
-LLCMEvaluator.
+LLCMEvaluator. `evaluate_part_discovery` scores learned part maps against ground-truth part
+masks where the test set has them.
 """
 from .build import EVALUATOR_REGISTRY, build_evaluator
 from .evaluator import DatasetEvaluator, flatten_results, inference_on_dataset, print_results_table
 from .llcm import LLCMEvaluator
+from .part_discovery import PART_DISCOVERY_GROUP, evaluate_part_discovery, part_discovery_metrics
 from .rank import RankingResult, camera_removal, cosine_distance, rank_gallery
 from .regdb import RegDBEvaluator
 from .reid import ReidEvaluator
@@ -28,4 +30,7 @@ __all__ = [
     "SYSUEvaluator",
     "RegDBEvaluator",
     "LLCMEvaluator",
+    "PART_DISCOVERY_GROUP",
+    "evaluate_part_discovery",
+    "part_discovery_metrics",
 ]

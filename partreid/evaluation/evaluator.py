@@ -8,16 +8,19 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tabulate import tabulate
 
 from ..utils import comm
-from .rank import RankingResult, rank_gallery
+from .rank import RankingResult, cosine_distance, rank_gallery
 from .rerank import k_reciprocal_rerank
 
 logger = logging.getLogger(__name__)
 
 # Seconds between two progress lines of inference_on_dataset.
 _LOG_EVERY_SECONDS = 5.0
+# TEST.FLIP_FUSION values (see fuse_flipped).
+FLIP_FUSIONS = ("mean", "sum_normalized")
 
 
 class DatasetEvaluator(abc.ABC):
@@ -33,6 +36,11 @@ class DatasetEvaluator(abc.ABC):
     def __init__(self, cfg, dataset):
         self.dataset = dataset
         self.flip_features = cfg.TEST.FLIP_FEATURES
+        self.flip_fusion = cfg.TEST.FLIP_FUSION
+        if self.flip_fusion not in FLIP_FUSIONS:
+            raise ValueError(f"TEST.FLIP_FUSION={self.flip_fusion!r}: expected one of {list(FLIP_FUSIONS)}")
+        # DEEN's flip sum is ranked by its dot product, un-normalised (see fuse_flipped)
+        self.dot_product = self.flip_features and self.flip_fusion == "sum_normalized"
         self.rank_batch = cfg.TEST.RANK_BATCH
         self.num_trials = cfg.TEST.NUM_TRIALS
         self.rerank = cfg.TEST.RERANK.ENABLED
@@ -110,9 +118,31 @@ class DatasetEvaluator(abc.ABC):
         common = dict(keep=keep, unique_identities=unique_identities, batch_size=self.rank_batch)
         if self.rerank:
             distmat = k_reciprocal_rerank(q_feats, g_feats, **self.rerank_params)
+        elif distmat is None and self.dot_product:
+            distmat = self.distance(q_feats, g_feats)
         if distmat is not None:
             return rank_gallery(q_pids, g_pids, distmat=distmat, **common)
         return rank_gallery(q_pids, g_pids, query_features=q_feats, gallery_features=g_feats, **common)
+
+    def distance(self, query_features: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
+        """(Q, G) distances the protocol ranks by: cosine distance, or minus the dot product for
+        DEEN's flip fusion (TEST.FLIP_FUSION "sum_normalized"). Re-ranking starts from cosine
+        distances in either case."""
+        if self.dot_product:
+            return -(query_features.float() @ gallery_features.float().t())
+        return cosine_distance(query_features, gallery_features)
+
+
+def fuse_flipped(features: torch.Tensor, flipped: torch.Tensor, fusion: str = "mean") -> torch.Tensor:
+    """One feature per image from its own and its horizontal flip's (TEST.FLIP_FUSION):
+    "mean" averages them (ranked by cosine distance, the average's length does not matter);
+    "sum_normalized" adds the two L2-normalised features without normalising the sum, as DEEN's
+    test script does; the evaluator then ranks by dot product (DatasetEvaluator.distance)."""
+    if fusion == "mean":
+        return (features + flipped) / 2.0
+    if fusion == "sum_normalized":
+        return F.normalize(features.float(), dim=1) + F.normalize(flipped.float(), dim=1)
+    raise ValueError(f"TEST.FLIP_FUSION={fusion!r}: expected one of {list(FLIP_FUSIONS)}")
 
 
 def summarize_trials(trials: Sequence[Dict[str, float]]) -> Dict[str, float]:
@@ -129,12 +159,14 @@ def inference_on_dataset(model, data_loader, evaluator, flip_features: Optional[
     """Run `model` in eval mode under no_grad on every batch of `data_loader`, feed the
     features to `evaluator` and return `evaluator.evaluate()`.
 
-    Features are the mean of the image's and its horizontal flip's when `flip_features`
-    (default: the evaluator's TEST.FLIP_FEATURES). The model's training mode is restored
-    afterwards, even on error. Progress with ETA is logged every few seconds.
+    With `flip_features` (default: the evaluator's TEST.FLIP_FEATURES), the image's and its
+    horizontal flip's features are fused as the evaluator's TEST.FLIP_FUSION says
+    (`fuse_flipped`). The model's training mode is restored afterwards, even on error.
+    Progress with ETA is logged every few seconds.
     """
     if flip_features is None:
         flip_features = getattr(evaluator, "flip_features", False)
+    flip_fusion = getattr(evaluator, "flip_fusion", "mean")
     total = len(data_loader) if hasattr(data_loader, "__len__") else None
     evaluator.reset()
     was_training = model.training
@@ -147,7 +179,7 @@ def inference_on_dataset(model, data_loader, evaluator, flip_features: Optional[
                 features = model(batch)
                 if flip_features:
                     flipped = dict(batch, images=batch["images"].flip(-1))
-                    features = (features + model(flipped)) / 2.0
+                    features = fuse_flipped(features, model(flipped), flip_fusion)
                 evaluator.process(batch, features)
                 num_images += int(features.shape[0])
                 now = time.perf_counter()
@@ -172,13 +204,14 @@ def inference_on_dataset(model, data_loader, evaluator, flip_features: Optional[
 
 
 def flatten_results(results: Dict[str, Dict[str, float]]) -> Dict[str, float]:
-    """{"group/metric": value} for metric writers."""
+    """{"group/metric": value} for metric writers. Values are floats, except text that names
+    how a group was measured (the SYSU galleries' "draw"), which writers store as text."""
     return {f"{group}/{metric}": value for group, metrics in results.items() for metric, value in metrics.items()}
 
 
 def print_results_table(results: Dict[str, Dict[str, float]]) -> str:
-    """A table with one row per group; metrics with a `_std` companion print as mean±std.
-    Returns the table string (callers log it)."""
+    """A table with one row per group; metrics with a `_std` companion print as mean±std, text
+    values (e.g. the SYSU "draw") as they are. Returns the table string (callers log it)."""
     if not results:
         return "(no results)"
     columns: List[str] = []
@@ -190,6 +223,8 @@ def print_results_table(results: Dict[str, Dict[str, float]]) -> str:
         for name in columns:
             if name not in metrics:
                 row.append("")
+            elif isinstance(metrics[name], str):
+                row.append(metrics[name])
             elif f"{name}_std" in metrics:
                 row.append(f"{metrics[name]:.2f}±{metrics[name + '_std']:.2f}")
             else:

@@ -12,7 +12,6 @@ from ..data.datasets.base import INFRARED, VISIBLE
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator, summarize_trials
 from .gallery_draw import group_by_identity_camera, seeded_gallery_draw
-from .rank import cosine_distance
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +19,11 @@ logger = logging.getLogger(__name__)
 GALLERY_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
 # Camera 3 (IR) and camera 2 (RGB) film the same place: such pairs are never ranked.
 _QUERY_CAMERA, _BLOCKED_GALLERY_CAMERA = 3, 2
+# TEST.SYSU.DRAWS values.
+DRAW_SOURCES = ("official", "seeded")
+# What a result records as its "draw": the official file, the seeded single-shot draw of AGW's and
+# DEEN's public test scripts, or the seeded multi-shot draw that only partreid makes.
+OFFICIAL_DRAW, AGW_SEEDED_DRAW, PARTREID_SEEDED_DRAW = "official", "agw_seeded", "partreid_seeded"
 
 
 def sysu_camera_rule(query_camids: Sequence[int], gallery_camids: Sequence[int]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -87,9 +91,11 @@ class SYSUEvaluator(DatasetEvaluator):
 
     Queries: every infrared test image. Gallery: per trial, per test identity, per visible
     camera of the mode, `shots` images, from `root/exp/rand_perm_cam.mat` when present
-    (and TEST.SYSU.OFFICIAL_DRAWS) or else a seeded draw with seed = trial. Metrics average
-    over TEST.NUM_TRIALS trials with the unique-identity CMC of AGW's eval_sysu. One group
-    per (mode, shots), named e.g. "all_search_1shot"; the first is the primary one.
+    (and TEST.SYSU.DRAWS is "official") or else a seeded draw with seed = trial. Metrics
+    average over TEST.NUM_TRIALS trials with the unique-identity CMC of AGW's eval_sysu. One
+    group per (mode, shots), named e.g. "all_search_1shot"; the first is the primary one.
+    Each group also holds "draw", the name of its gallery draw (see `draw_name`), because
+    numbers from different draws are not the same measurement.
     """
 
     def __init__(self, cfg, dataset):
@@ -101,13 +107,27 @@ class SYSUEvaluator(DatasetEvaluator):
                 raise ValueError(f"TEST.SYSU.MODES has '{mode}'; expected a subset of {sorted(GALLERY_CAMERAS)}")
         if not self.modes or not self.shots or any(int(s) < 1 for s in self.shots):
             raise ValueError(f"TEST.SYSU.MODES ({self.modes}) and SHOTS ({self.shots}, each >= 1) must be non-empty")
+        if cfg.TEST.SYSU.DRAWS not in DRAW_SOURCES:
+            raise ValueError(f"TEST.SYSU.DRAWS={cfg.TEST.SYSU.DRAWS!r}: expected one of {list(DRAW_SOURCES)}")
         perm_path = os.path.join(dataset.root, "exp", "rand_perm_cam.mat")
         self.official: Optional[OfficialGalleryDraw] = None
-        if cfg.TEST.SYSU.OFFICIAL_DRAWS and os.path.isfile(perm_path):
+        if cfg.TEST.SYSU.DRAWS == "official" and os.path.isfile(perm_path):
             self.official = OfficialGalleryDraw(perm_path)
             logger.info("SYSU-MM01 galleries: official draws from %s", perm_path)
+        elif cfg.TEST.SYSU.DRAWS == "official":
+            logger.warning("SYSU-MM01 galleries: %s not found, using seeded draws (seed = trial index) instead of "
+                           "the official ones; each result records its draw", perm_path)
         else:
-            logger.info("SYSU-MM01 galleries: seeded draws (seed = trial index); %s not used", perm_path)
+            logger.info("SYSU-MM01 galleries: seeded draws (seed = trial index, TEST.SYSU.DRAWS seeded)")
+
+    def draw_name(self, shots: int) -> str:
+        """The name a result records for its galleries: "official" (rand_perm_cam.mat),
+        "agw_seeded" (one shot, seed = trial: the galleries of AGW's and DEEN's test scripts) or
+        "partreid_seeded" (several shots, seed = trial: partreid's own draw, comparable with no
+        published multi-shot number draw for draw)."""
+        if self.official is not None:
+            return OFFICIAL_DRAW
+        return AGW_SEEDED_DRAW if shots == 1 else PARTREID_SEEDED_DRAW
 
     def gallery(self, mode: str, shots: int, trial: int) -> List[int]:
         """Test indices of trial `trial`'s gallery."""
@@ -129,7 +149,7 @@ class SYSUEvaluator(DatasetEvaluator):
         visible = [i for i, it in enumerate(items) if it.modality == VISIBLE]
         visible_column = torch.full((len(items),), -1, dtype=torch.long)
         visible_column[visible] = torch.arange(len(visible))
-        query_to_visible = None if self.rerank else cosine_distance(features[query], features[visible])
+        query_to_visible = None if self.rerank else self.distance(features[query], features[visible])
         results: "OrderedDict[str, Dict[str, float]]" = OrderedDict()
         for mode in self.modes:
             for shots in self.shots:
@@ -142,5 +162,5 @@ class SYSUEvaluator(DatasetEvaluator):
                         features, query, gallery, keep=keep, unique_identities=True, distmat=distmat
                     )
                     trials.append(ranking.summary())
-                results[f"{mode}_search_{shots}shot"] = summarize_trials(trials)
+                results[f"{mode}_search_{shots}shot"] = {**summarize_trials(trials), "draw": self.draw_name(int(shots))}
         return results

@@ -22,6 +22,36 @@ def seed_all_rng(seed=None) -> int:
     return seed
 
 
+def configure_determinism(deterministic: bool, cudnn_benchmark: bool, device_type: str) -> str:
+    """Apply the DETERMINISTIC / CUDNN_BENCHMARK keys and return one line for the log that says
+    whether this run is reproducible bit for bit.
+
+    On CUDA, deterministic mode needs cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG, read when
+    cuBLAS starts, so this runs before the model is built) and cuDNN without autotuning. On the
+    CPU the built-in models are bitwise reproducible at a fixed thread count without it: their
+    gradients avoid atomic accumulation (tests/engine/test_reproducibility.py); the key extends
+    the guarantee to any op a fork adds, and costs little on the CPU (BENCHMARKS.md)."""
+    if deterministic:
+        if device_type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        extra = (f", cuDNN deterministic without autotuning, CUBLAS_WORKSPACE_CONFIG="
+                 f"{os.environ['CUBLAS_WORKSPACE_CONFIG']}" if device_type == "cuda" else "")
+        return (f"Deterministic run: torch.use_deterministic_algorithms(True){extra}; the same config, seed and "
+                f"thread count ({torch.get_num_threads()}) give bitwise-identical runs (an op without a "
+                "deterministic implementation logs a warning)")
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    if device_type == "cuda":
+        return ("Run NOT bitwise reproducible: DETERMINISTIC is False, so cuDNN autotuning and atomic adds on "
+                "the GPU vary from run to run; set DETERMINISTIC True to make runs repeatable (slower)")
+    return (f"DETERMINISTIC is False: on the CPU the built-in models are still bitwise reproducible at a fixed "
+            f"thread count ({torch.get_num_threads()}); an op added by a fork may not be (set DETERMINISTIC True)")
+
+
 def collect_env_info() -> str:
     import cv2
     import torchvision

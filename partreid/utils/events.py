@@ -21,6 +21,12 @@ def get_event_storage() -> "EventStorage":
     return _CURRENT_STORAGE[-1]
 
 
+def has_event_storage() -> bool:
+    """Whether a trainer's EventStorage is active: a model records training scalars only then,
+    so the same forward also runs in tests and scripts that have no storage."""
+    return bool(_CURRENT_STORAGE)
+
+
 class EventStorage:
     def __init__(self, start_iter: int = 0, window: int = 20):
         self.iter = start_iter
@@ -32,6 +38,11 @@ class EventStorage:
         value = float(value)
         self._history[name].append(value)
         self._latest[name] = (value, self.iter)
+
+    def put_text(self, name: str, text: str) -> None:
+        """A text value (e.g. how an evaluation was measured): written like a scalar, never
+        smoothed."""
+        self._latest[name] = (str(text), self.iter)
 
     def put_scalars(self, **kwargs) -> None:
         for k, v in kwargs.items():
@@ -94,7 +105,10 @@ class TensorboardWriter:
     def write(self):
         for it, scalars in _unwritten(self._written).items():
             for name, value in scalars.items():
-                self._writer.add_scalar(name, value, it)
+                if isinstance(value, str):
+                    self._writer.add_text(name, value, it)
+                else:
+                    self._writer.add_scalar(name, value, it)
 
     def close(self):
         self._writer.close()

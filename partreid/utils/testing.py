@@ -52,9 +52,18 @@ def tiny_synthvi_opts(data_root, out_dir, **overrides):
     return [str(x) for kv in opts.items() for x in kv]
 
 
+def train_net_env(threads=1, extra_env=None) -> dict:
+    """The environment of a tools/train_net.py subprocess with `threads` torch threads (tests
+    share a small CPU), or torch's default thread count when `threads` is None."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.update(extra_env or {})
+    return env
+
+
 def run_train_net(args, timeout=600, threads=1, extra_env=None):
-    """Run tools/train_net.py ARGS in a subprocess from the repository root with `threads` torch
-    threads (tests share a small CPU); returns the CompletedProcess (stdout, stderr captured)."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **(extra_env or {}))
-    return subprocess.run([sys.executable, TRAIN_NET, *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    """Run tools/train_net.py ARGS in a subprocess from the repository root (see train_net_env);
+    returns the CompletedProcess (stdout, stderr captured)."""
+    return subprocess.run([sys.executable, TRAIN_NET, *args], cwd=REPO_ROOT, env=train_net_env(threads, extra_env),
+                          capture_output=True, text=True, timeout=timeout)

@@ -161,10 +161,12 @@ def save_part_map_overlays(
     labels: Sequence[str],
     path: str,
     cell_px=(96, 192),
+    part_titles: Optional[Sequence[str]] = None,
 ) -> str:
     """One row per image: the image, then each part map (bilinearly upsampled to the image)
-    over a dimmed copy of it. The PNG is (cell_w * (M + 1)) x (cell_h * N + 30) pixels for N
-    images and M parts (30 px for the column titles)."""
+    over a dimmed copy of it. Column m is titled "part m", followed by `part_titles[m - 1]` when
+    given (e.g. the part it matches and its purity). The PNG is (cell_w * (M + 1)) x
+    (cell_h * N + 30) pixels for N images and M parts (30 px for the column titles)."""
     images = np.asarray(images)
     part_maps = np.asarray(part_maps, dtype=np.float32)
     if images.ndim != 4 or part_maps.ndim != 4 or len(images) != len(part_maps) or len(labels) != len(images):
@@ -175,6 +177,8 @@ def save_part_map_overlays(
     import cv2
 
     n, m = len(images), part_maps.shape[1]
+    if part_titles is not None and len(part_titles) != m:
+        raise ValueError(f"Got {len(part_titles)} part titles for {m} part maps")
     width, height = cell_px[0] * (m + 1), cell_px[1] * n + 30
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     cell_w, cell_h = 1.0 / (m + 1), (1.0 - 30.0 / height) / n
@@ -193,8 +197,11 @@ def save_part_map_overlays(
                 heat = cv2.resize(part_maps[row, col - 1], (w, h), interpolation=cv2.INTER_LINEAR)
                 ax.imshow((image * 0.5).astype(np.uint8))
                 ax.imshow(np.clip(heat, 0.0, 1.0), cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
-            if row == 0:
-                ax.set_title("input" if col == 0 else f"part {col}", fontsize=8)
+            if row == 0 and col == 0:
+                ax.set_title("input", fontsize=8)
+            elif row == 0:
+                title = f"part {col}" if part_titles is None else f"part {col}\n{part_titles[col - 1]}"
+                ax.set_title(title, fontsize=7 if part_titles else 8, linespacing=1.0)
     return _save(fig, path)
 
 

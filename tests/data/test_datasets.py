@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import shutil
 import sys
@@ -135,6 +136,22 @@ def test_llcm_reads_official_layout(make_llcm, cfg):
     assert sorted({it.pid for it in dataset.test}) == [8, 9]
     assert {(it.modality, it.camid) for it in dataset.test} == {(VISIBLE, 1), (VISIBLE, 2), (INFRARED, 1), (INFRARED, 4)}
     assert all(("/test_nir/" in it.path) == (it.modality == INFRARED) for it in dataset.test)
+
+
+def test_llcm_test_cameras_are_those_of_the_released_script(make_llcm, cfg, caplog):
+    """test_nir/cam3 and test_vis/cam10 are no test cameras of LLCM's released test script: they
+    are left out (with a warning naming them), so they cannot change the queries or the draws."""
+    root = make_llcm(vis_cams=(1, 10), nir_cams=(2, 3))
+    with caplog.at_level(logging.WARNING, logger="partreid.data.datasets.llcm"):
+        dataset = LLCM(cfg)
+    assert {(it.modality, it.camid) for it in dataset.test} == {(VISIBLE, 1), (INFRARED, 2)}
+    assert f"ignoring {root}/test_vis/cam10" in caplog.text and f"ignoring {root}/test_nir/cam3" in caplog.text
+    assert {(it.modality, it.camid) for it in dataset.train} == {
+        (VISIBLE, 1), (VISIBLE, 10), (INFRARED, 2), (INFRARED, 3)
+    }  # training reads the idx lists, as the released training script does
+    shutil.rmtree(os.path.join(root, "test_nir", "cam2"))
+    with pytest.raises(DatasetLayoutError, match=r"No test camera folder .* in .*test_nir \(expected some of cam1, cam2, cam4"):
+        LLCM(cfg)
 
 
 def test_llcm_missing_test_ids_and_empty_camera(make_llcm, cfg):

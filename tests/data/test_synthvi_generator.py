@@ -9,11 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
+from partreid.data import synthvi_generator
+from partreid.data.datasets import SYSUMM01, SynthVI
 from partreid.data.synthvi_generator import (
     INFRARED_CAMERAS,
     MARKER_NAME,
+    PART_NAMES,
     VISIBLE_CAMERAS,
     generate_synthvi,
+    part_mask_path,
 )
 
 CLI = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "tools", "generate_synthvi.py")
@@ -34,10 +38,18 @@ def _image_files(root):
     )
 
 
+def _mask_files(root):
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), root)
+        for folder, _, names in os.walk(os.path.join(root, "part_masks")) for name in names
+    )
+
+
 def _trees_identical(left, right):
     files = _image_files(left)
-    if files != _image_files(right):
+    if files != _image_files(right) or _mask_files(left) != _mask_files(right):
         return False
+    files += _mask_files(left)
     files += [os.path.join("exp", name) for name in ("train_id.txt", "val_id.txt", "test_id.txt")]
     _, mismatch, errors = filecmp.cmpfiles(left, right, files, shallow=False)
     return not mismatch and not errors
@@ -81,6 +93,64 @@ def test_layout_follows_sysu(tiny_tree):
     with open(os.path.join(root, MARKER_NAME)) as f:
         marker = json.load(f)
     assert marker["parameters"]["image_size"] == [64, 32] and marker["summary"]["num_images"] == len(files)
+
+
+def test_every_image_has_a_compact_part_mask_that_sysu_readers_ignore(tiny_tree):
+    root, summary = tiny_tree
+    files = _image_files(root)
+    by_folder = {}
+    for relative in files:
+        camera_folder, pid, name = relative.split(os.sep)
+        by_folder.setdefault((int(camera_folder[len("cam"):]), int(pid)), []).append(name)
+    mask_bytes = 0
+    for (camera, pid), names in by_folder.items():
+        path = part_mask_path(root, camera, pid)
+        masks = np.load(path)["masks"]
+        mask_bytes += os.path.getsize(path)
+        assert masks.shape == (len(names), 64, 32) and masks.dtype == np.uint8, path
+        assert masks.max() < len(PART_NAMES) and (masks > 0).any(axis=(1, 2)).all(), f"{path}: no person drawn"
+    assert len(_mask_files(root)) == len(by_folder)
+    assert mask_bytes < 0.25 * 64 * 32 * len(files), f"{mask_bytes / len(files):.0f} bytes per 64x32 mask"
+    assert summary["part_names"] == list(PART_NAMES)
+
+    dataset = SynthVI(root=root, params=dict(TINY, image_size=[64, 32], seed=0), auto_generate=False)
+    sysu = SYSUMM01(root=root)
+    assert [item.path for item in sysu.test] == [item.path for item in dataset.test]
+    assert len(sysu.train) + len(sysu.test) == len(files)
+    assert dataset.part_names == PART_NAMES
+    item = dataset.test[-1]
+    camera, pid, number = item.camid, int(item.path.split(os.sep)[-2]), int(item.path[-8:-4])
+    assert np.array_equal(dataset.part_mask(item), np.load(part_mask_path(root, camera, pid))["masks"][number - 1])
+
+
+def test_part_mask_follows_the_warped_person_and_its_occluder(monkeypatch):
+    """Render every person slot white on a black scene: the mask's foreground must be where the
+    image is bright (the same warp), far better than the mirrored mask, and every pixel an
+    occluder paints over must be background in the mask."""
+    occluded_pixels = []
+    occlude = synthvi_generator._occlude
+
+    def black_occluder(rng, image, parts, infrared):
+        before = image.copy()
+        occlude(rng, image, parts, infrared)
+        changed = (image != before).any(axis=-1)
+        occluded_pixels.append(parts[changed])
+        image[changed] = 0.0
+
+    monkeypatch.setattr(synthvi_generator, "_occlude", black_occluder)
+    monkeypatch.setattr(synthvi_generator, "_visible_lut", lambda identity: np.ones((11, 3), np.float32))
+    monkeypatch.setattr(synthvi_generator, "_background", lambda rng, style, h, w: np.zeros((h, w, 3), np.float32))
+    iou, mirrored_iou = [], []
+    for identity in synthvi_generator._sample_split_identities(0, range(1, 11)):
+        for camera in VISIBLE_CAMERAS:
+            image, parts = synthvi_generator._render_image(identity, camera, 1, (64, 32), 0)
+            bright, person = image.mean(axis=-1) > 127, parts > 0
+            iou.append((bright & person).sum() / (bright | person).sum())
+            mirrored = person[:, ::-1]
+            mirrored_iou.append((bright & mirrored).sum() / (bright | mirrored).sum())
+    assert np.mean(iou) > 0.85 and np.mean(iou) > np.mean(mirrored_iou) + 0.2, (np.mean(iou), np.mean(mirrored_iou))
+    assert sum(pixels.size for pixels in occluded_pixels) > 0, "no occluder drawn: render more images"
+    assert all((pixels == 0).all() for pixels in occluded_pixels)
 
 
 def test_same_arguments_give_identical_bytes(tiny_tree, tmp_path):

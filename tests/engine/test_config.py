@@ -59,6 +59,15 @@ def test_newer_version_is_rejected(tmp_path):
         setup_cfg(f)
 
 
+def test_version_1_sysu_official_draws_is_upgraded(tmp_path):
+    """VERSION 2 replaced TEST.SYSU.OFFICIAL_DRAWS (bool) by TEST.SYSU.DRAWS; a saved VERSION 1
+    config (e.g. an old run's config.yaml) still loads with the same meaning."""
+    for old, new in (("False", "seeded"), ("True", "official")):
+        f = write(tmp_path / f"v1_{old}.yaml", f"VERSION: 1\nTEST:\n  SYSU:\n    OFFICIAL_DRAWS: {old}\n")
+        cfg = setup_cfg(f)
+        assert cfg.TEST.SYSU.DRAWS == new and cfg.VERSION == 2 and "OFFICIAL_DRAWS" not in cfg.TEST.SYSU
+
+
 def test_odd_override_list():
     with pytest.raises(ValueError, match="KEY VALUE"):
         setup_cfg("", ["SOLVER.BASE_LR"])

@@ -34,6 +34,10 @@ def test_train_eval_and_resume(data_root, tmp_path):
     rows = read_metrics(out)
     evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
     assert [r["iteration"] for r in evals] == [1, 3]  # every epoch (2 iterations), the last one once
+    # SynthVI has ground-truth parts: each evaluation scores the 2 part maps, and the summary shows them
+    for key in ("maps_alive", "coverage", "uniform_purity", "overlap", "map1/purity", "map2/share/head"):
+        assert all(f"eval/part_discovery/{key}" in r for r in evals), key
+    assert "Part discovery at iteration 4:" in log and "| uniform map " in log
     assert all(r["total_loss"] == r["total_loss"] for r in rows if "total_loss" in r)  # finite, not NaN
     for name in ("model_final.pth", "model_best.pth", "config.yaml", "log.txt", "last_checkpoint"):
         assert os.path.exists(os.path.join(out, name)), name

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torchvision
 
 from partreid.modeling.backbone import ModalityAlleviation, ResNet
+from partreid.modeling.backbone.pretrained import torchvision_cache_path, torchvision_weights
 
 
 @pytest.mark.parametrize("last_stride, size", [(1, (4, 2)), (2, (2, 1))])
@@ -80,7 +81,80 @@ def test_loads_torchvision_state_dict(tiny_cfg, tmp_path, caplog):
         backbone = ResNet(tiny_cfg)
     torch.testing.assert_close(backbone.layer3[1].conv2.weight, reference.layer3[1].conv2.weight)
     torch.testing.assert_close(backbone.bn1.running_var, reference.bn1.running_var)
-    assert "RANDOMLY" not in caplog.text and "missing" not in caplog.text  # fc and the new module are expected
+    assert "RANDOMLY" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"Loaded 120 backbone tensors from {path} (conv1, bn1, layer1, layer2, layer3, layer4)" in caplog.text
+    assert "Kept at their initialisation (not part of ImageNet weights): modality_alleviation.4.gate.0.weight" in caplog.text
+
+
+def test_torchvision_weights_resolve_in_the_hub_cache(tiny_cfg, tmp_path, monkeypatch, caplog):
+    """torchvision://resnet18 is the IMAGENET1K_V1 file under <hub dir>/checkpoints, named as in
+    its URL; found there, it loads without any download."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    cached = tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    assert torchvision_cache_path(torchvision_weights("torchvision://resnet18")) == str(cached)
+    cached.parent.mkdir(parents=True)
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), cached)
+    tiny_cfg.MODEL.BACKBONE.PRETRAIN_PATH = "torchvision://resnet18"
+    with caplog.at_level(logging.INFO, logger="partreid.modeling.backbone"):
+        backbone = ResNet(tiny_cfg)
+    torch.testing.assert_close(backbone.layer2[0].conv1.weight, reference.layer2[0].conv1.weight)
+    assert f"Loaded 120 backbone tensors from {cached}" in caplog.text
+    v2 = torchvision_weights("torchvision://resnet50/IMAGENET1K_V2")
+    assert v2 is torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+    with pytest.raises(ValueError, match="no weights 'IMAGENET9'.*IMAGENET1K_V1"):
+        torchvision_weights("torchvision://resnet18/IMAGENET9")
+    with pytest.raises(ValueError, match="no model 'resnet7'"):
+        torchvision_weights("torchvision://resnet7")
+
+
+def _no_network(*args, **kwargs):
+    raise AssertionError(f"a test tried to download {args}")
+
+
+def test_missing_torchvision_weights_say_how_to_get_them(tiny_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    tiny_cfg.MODEL.BACKBONE.PRETRAIN_PATH = "torchvision://resnet18"
+    with pytest.raises(FileNotFoundError) as err:
+        ResNet(tiny_cfg)
+    message = str(err.value)
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    assert str(tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]) in message
+    assert "MODEL.BACKBONE.ALLOW_DOWNLOAD True" in message and url in message
+
+
+def test_allowed_download_fetches_once_with_progress(tiny_cfg, tmp_path, monkeypatch):
+    """With ALLOW_DOWNLOAD the missing file is fetched (here: a fake fetch that writes it) into
+    the cache, with a progress bar and the hash prefix of its name; the next build reuses it."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    calls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, hash_prefix, progress))
+        torch.save(torchvision.models.resnet18(weights=None).state_dict(), dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    tiny_cfg.MODEL.BACKBONE.PRETRAIN_PATH = "torchvision://resnet18"
+    tiny_cfg.MODEL.BACKBONE.ALLOW_DOWNLOAD = True
+    ResNet(tiny_cfg)
+    ResNet(tiny_cfg)
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    assert calls == [(url, url.rsplit("-", 1)[-1].split(".")[0], True)]
+
+
+def test_random_init_refused_unless_allowed_and_weights_replace_pretraining(tiny_cfg, caplog):
+    tiny_cfg.MODEL.BACKBONE.ALLOW_RANDOM_INIT = False
+    with pytest.raises(ValueError, match="ALLOW_RANDOM_INIT.*torchvision://resnet50"):
+        ResNet(tiny_cfg)
+    # MODEL.WEIGHTS replaces the backbone: neither ImageNet weights nor random init matter then
+    tiny_cfg.MODEL.WEIGHTS = "output/model_final.pth"
+    tiny_cfg.MODEL.BACKBONE.PRETRAIN_PATH = "torchvision://resnet18"
+    with caplog.at_level(logging.INFO, logger="partreid.modeling.backbone.resnet"):
+        ResNet(tiny_cfg)
+    assert "PRETRAIN_PATH not loaded: MODEL.WEIGHTS=output/model_final.pth" in caplog.text
 
 
 def test_pretrain_path_errors(tiny_cfg, tmp_path):
@@ -97,3 +171,27 @@ def test_pretrain_path_errors(tiny_cfg, tmp_path):
     tiny_cfg.MODEL.BACKBONE.PRETRAIN_PATH = str(mismatched)
     with pytest.raises(ValueError, match="does not fit"):
         ResNet(tiny_cfg)
+
+
+def test_paper_configs_start_from_imagenet_and_synthvi_from_scratch(tmp_path, monkeypatch):
+    """Every shipped config on a real dataset names the ImageNet weights and refuses random
+    init; the SynthVI configs train from scratch on purpose. Without the cached file a paper
+    config stops with the clear error, before any training and without a download."""
+    from pathlib import Path
+
+    from partreid.config import setup_cfg
+
+    repo = Path(__file__).resolve().parents[2]
+    configs = [*(repo / "configs").glob("*.yaml"), *(repo / "projects" / "PartMix" / "configs").glob("*.yaml")]
+    for path in sorted(p for p in configs if not p.name.startswith("Base-")):
+        cfg = setup_cfg(str(path), freeze=False)
+        bcfg = cfg.MODEL.BACKBONE
+        if cfg.DATASETS.TRAIN == "SynthVI":
+            assert (bcfg.PRETRAIN_PATH, bcfg.ALLOW_RANDOM_INIT) == ("", True), path.name
+        else:
+            assert (bcfg.PRETRAIN_PATH, bcfg.ALLOW_RANDOM_INIT) == ("torchvision://resnet50", False), path.name
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    cfg = setup_cfg(str(repo / "projects" / "PartMix" / "configs" / "sysu_partmix.yaml"), ["MODEL.NUM_CLASSES", "4"])
+    with pytest.raises(FileNotFoundError, match="resnet50-0676ba61.pth.*ALLOW_DOWNLOAD True"):
+        ResNet(cfg)

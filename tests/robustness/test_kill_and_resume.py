@@ -1,5 +1,6 @@
 """A training process killed with SIGKILL after a checkpoint resumes (--resume) to exactly the
 state of an uninterrupted run with the same seed, and keeps everything it had written."""
+import glob
 import json
 import os
 import signal
@@ -65,9 +66,15 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_uninterrupted_run(tmp_pa
     stdout = train(tiny_train_opts(data_root, killed_dir), resume=True)
     assert "Resuming at iteration" in stdout
 
-    # nothing already written is lost: logs and metrics are appended to, checkpoints kept
-    for name in ("metrics.json", "log.txt"):
-        assert open(os.path.join(killed_dir, name), "rb").read().startswith(before[name]), name
+    # nothing already written is lost: the log is appended to, checkpoints are kept, and the
+    # metrics rows after the checkpoint (which the resumed run writes again) are set aside
+    assert open(os.path.join(killed_dir, "log.txt"), "rb").read().startswith(before["log.txt"])
+    checkpoint_iter = int(resumed_from[len("model_"):-len(".pth")])
+    kept = [line for line in before["metrics.json"].splitlines(keepends=True)
+            if json.loads(line)["iteration"] <= checkpoint_iter]
+    set_aside = b"".join(open(p, "rb").read() for p in glob.glob(os.path.join(killed_dir, "metrics.json.repeated-*")))
+    assert b"".join(kept) + set_aside == before["metrics.json"]
+    assert open(os.path.join(killed_dir, "metrics.json"), "rb").read().startswith(b"".join(kept))
     for name in ("config.yaml", "model_0000001.pth"):
         assert open(os.path.join(killed_dir, name), "rb").read() == before[name], name
 

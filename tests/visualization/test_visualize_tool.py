@@ -11,6 +11,7 @@ import pytest
 from partreid.checkpoint import ReidCheckpointer
 from partreid.config import setup_cfg
 from partreid.data import build_dataset
+from partreid.data.synthvi_generator import PART_NAMES
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils import visualization as vis
 
@@ -59,12 +60,26 @@ def test_tsne(run, tmp_path):
     assert png_size(out) == (900, 700)
 
 
-def test_partmaps(run, tmp_path):
+def test_partmaps(run, tmp_path, monkeypatch):
     opts, _ = run
     out = str(tmp_path / "maps.png")
+    titles = []
+    draw = vis.save_part_map_overlays
+
+    def keep_titles(*args, part_titles=None, **kwargs):
+        titles.append(part_titles)
+        return draw(*args, part_titles=part_titles, **kwargs)
+
+    monkeypatch.setattr(vis, "save_part_map_overlays", keep_titles)
     load_tool().main(["partmaps", "--config-file", CONFIG, "--output", out, "--num-ids", "2", *opts])
     # 2 identities x (visible, infrared) rows; input + 3 part columns of 96 x 192 px, 30 px titles
     assert png_size(out) == (96 * 4, 192 * 4 + 30)
+    # SynthVI has ground-truth parts: every map is titled with its matched part and purity
+    (shown,) = titles
+    assert len(shown) == 3
+    for title in shown:
+        part, purity = title.split()
+        assert part in PART_NAMES[1:] and 0.0 <= float(purity) <= 1.0
 
 
 def test_retrieval(run, tmp_path):

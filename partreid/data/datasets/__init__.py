@@ -4,6 +4,6 @@ from .layout import DatasetLayoutError
 from .llcm import LLCM
 from .regdb import RegDB
 from .sysu_mm01 import SYSUMM01
-from .synthvi import SynthVI
+from .synthvi import SynthVI, SynthVIVal
 
-__all__ = ["INFRARED", "VISIBLE", "ReidDataset", "ReidItem", "DatasetLayoutError", "LLCM", "RegDB", "SYSUMM01", "SynthVI"]
+__all__ = ["INFRARED", "VISIBLE", "ReidDataset", "ReidItem", "DatasetLayoutError", "LLCM", "RegDB", "SYSUMM01", "SynthVI", "SynthVIVal"]

@@ -2,13 +2,16 @@
 demand so that the whole pipeline runs (and is tested) without any downloaded data."""
 import json
 import os
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
+import numpy as np
 from iopath.common.file_io import g_pathmgr
 
 from ...utils import comm
 from ..build import DATASET_REGISTRY
-from .layout import DatasetLayoutError
+from ..synthvi_generator import PART_MASK_DIR, PART_NAMES, part_mask_path
+from .base import ReidItem
+from .layout import DatasetLayoutError, camera_of
 from .sysu_mm01 import SYSUMM01
 
 MARKER = "SYNTHVI_DONE.json"
@@ -61,7 +64,11 @@ def ensure_synthvi(root: str, params: dict, auto_generate: bool) -> None:
 @DATASET_REGISTRY.register()
 class SynthVI(SYSUMM01):
     """SYSU-MM01 layout under DATASETS.ROOT/SynthVI, (re)generated from DATASETS.SYNTHVI.*
-    when its marker is missing or records other parameters."""
+    when its marker is missing or records other parameters.
+
+    Unlike SYSU-MM01 it knows where every body part is: `part_names` names the labels of the
+    ground-truth part masks and `part_mask(item)` reads one image's mask (the part-discovery
+    evaluation uses both). A tree generated before the masks existed has `part_names == ()`."""
 
     folder = "SynthVI"
     default_evaluator = "SYSUEvaluator"
@@ -74,7 +81,41 @@ class SynthVI(SYSUMM01):
         if auto_generate is None:
             auto_generate = cfg is None or bool(cfg.DATASETS.SYNTHVI.AUTO_GENERATE)
         self.auto_generate = auto_generate
+        self._part_mask_files: Dict[str, np.ndarray] = {}  # .npz path -> its masks, read on first use
         super().__init__(cfg, root)
 
     def prepare(self, root: str) -> None:
         ensure_synthvi(root, self.params, self.auto_generate)
+
+    @property
+    def part_names(self) -> Tuple[str, ...]:
+        """Names of the part-mask labels (a mask pixel's value indexes them); () without masks."""
+        return PART_NAMES if g_pathmgr.isdir(os.path.join(self.root, PART_MASK_DIR)) else ()
+
+    def part_mask(self, item: ReidItem) -> np.ndarray:
+        """The (H, W) uint8 ground-truth part mask of `item`'s image, at the generated size."""
+        folder, name = os.path.split(item.path)
+        pid, stem = os.path.basename(folder), os.path.splitext(name)[0]
+        if not (pid.isdigit() and stem.isdigit()):
+            raise ValueError(f"SynthVI image {item.path} is not cam<c>/<pid>/<number>.jpg; cannot find its part mask")
+        path = part_mask_path(self.root, camera_of(item.path), int(pid))
+        if path not in self._part_mask_files:
+            if not g_pathmgr.isfile(path):
+                raise DatasetLayoutError(f"Missing part masks {path} for {item.path}: regenerate SynthVI at "
+                                         f"{self.root}")
+            with g_pathmgr.open(path, "rb") as f:
+                self._part_mask_files[path] = np.load(f)["masks"]
+        masks = self._part_mask_files[path]
+        if int(stem) > len(masks):
+            raise DatasetLayoutError(f"{path} holds {len(masks)} masks; {item.path} needs mask {int(stem)}")
+        return masks[int(stem) - 1]
+
+
+@DATASET_REGISTRY.register()
+class SynthVIVal(SynthVI):
+    """SynthVI for choosing settings: trains on exp/train_id.txt only and tests, with the same
+    protocol, on the held-out exp/val_id.txt identities (about one in ten of
+    DATASETS.SYNTHVI.NUM_TRAIN_IDS), so that no choice ever looks at the test identities."""
+
+    train_id_files = ("train_id.txt",)
+    test_id_file = "val_id.txt"

@@ -24,6 +24,10 @@ class SYSUMM01(ReidDataset):
 
     folder = "SYSU-MM01"
     default_evaluator = "SYSUEvaluator"
+    # The id lists under exp/ that make the training and the test identities: the protocol
+    # trains on train + val; a validation variant trains on train and tests on val.
+    train_id_files = ("train_id.txt", "val_id.txt")
+    test_id_file = "test_id.txt"
 
     def __init__(self, cfg=None, root: Optional[str] = None):
         if root is None:
@@ -35,16 +39,15 @@ class SYSUMM01(ReidDataset):
         for cam in SYSU_CAMERAS:
             require_dir(os.path.join(root, f"cam{cam}"), SYSU_LAYOUT)
         exp = os.path.join(root, "exp")
-        train_ids = read_id_line(os.path.join(exp, "train_id.txt"), SYSU_LAYOUT)
-        train_ids += read_id_line(os.path.join(exp, "val_id.txt"), SYSU_LAYOUT)
-        test_ids = read_id_line(os.path.join(exp, "test_id.txt"), SYSU_LAYOUT)
+        train_ids = [pid for name in self.train_id_files for pid in read_id_line(os.path.join(exp, name), SYSU_LAYOUT)]
+        test_ids = read_id_line(os.path.join(exp, self.test_id_file), SYSU_LAYOUT)
 
         labels = relabel(train_ids)
         train = [
             ReidItem(item.path, labels[item.pid], item.camid, item.modality)
-            for item in self._collect(root, sorted(labels), "exp/train_id.txt or exp/val_id.txt")
+            for item in self._collect(root, sorted(labels), " or ".join(f"exp/{name}" for name in self.train_id_files))
         ]
-        test = self._collect(root, sorted(set(test_ids)), "exp/test_id.txt")
+        test = self._collect(root, sorted(set(test_ids)), f"exp/{self.test_id_file}")
         super().__init__(root, train, test)
         logger.info(
             "%s at %s: %d train ids / %d images, %d test ids / %d images",

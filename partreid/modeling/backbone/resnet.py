@@ -9,6 +9,7 @@ import torchvision
 from iopath.common.file_io import g_pathmgr
 
 from .build import BACKBONE_REGISTRY
+from .pretrained import resolve_pretrain_path
 
 logger = logging.getLogger(__name__)
 
@@ -83,22 +84,43 @@ class ResNet(nn.Module):
 
         # NORM "SyncBN" is applied by the trainer to the whole model, and only where a process
         # group can synchronise statistics (several CUDA processes)
-        self.load_pretrained(bcfg.PRETRAIN_PATH)
+        self._initialise(cfg)
+
+    def _initialise(self, cfg) -> None:
+        """ImageNet weights from PRETRAIN_PATH, unless MODEL.WEIGHTS will replace them anyway (an
+        evaluation or fine-tuning then needs no ImageNet file); random weights only where the
+        config allows them (MODEL.BACKBONE.ALLOW_RANDOM_INIT)."""
+        bcfg = cfg.MODEL.BACKBONE
+        if cfg.MODEL.WEIGHTS:
+            logger.info(f"MODEL.BACKBONE.PRETRAIN_PATH not loaded: MODEL.WEIGHTS={cfg.MODEL.WEIGHTS} "
+                        "replaces the backbone's weights")
+            return
+        if bcfg.PRETRAIN_PATH:
+            self.load_pretrained(resolve_pretrain_path(bcfg.PRETRAIN_PATH, bcfg.ALLOW_DOWNLOAD))
+            return
+        if not bcfg.ALLOW_RANDOM_INIT:
+            raise ValueError(
+                "MODEL.BACKBONE.PRETRAIN_PATH is empty and this config does not allow a randomly initialised "
+                "backbone (MODEL.BACKBONE.ALLOW_RANDOM_INIT False): the published numbers start from ImageNet "
+                "weights. Set MODEL.BACKBONE.PRETRAIN_PATH torchvision://resnet50 (read from the torch hub "
+                "cache; add MODEL.BACKBONE.ALLOW_DOWNLOAD True to fetch it once) or a local torchvision state "
+                "dict (.pth); or set MODEL.BACKBONE.ALLOW_RANDOM_INIT True to train from scratch on purpose."
+            )
+        logger.warning(
+            "MODEL.BACKBONE.PRETRAIN_PATH is empty: the ResNet backbone is RANDOMLY INITIALISED. "
+            "Set it to torchvision://resnet50 or a torchvision ImageNet state dict to reproduce published results."
+        )
 
     def load_pretrained(self, path: str) -> None:
         """Load a torchvision-format ResNet state dict; the classifier (fc.*) is dropped and
-        the modality-alleviation modules, absent from ImageNet weights, keep their init."""
-        if not path:
-            logger.warning(
-                "MODEL.BACKBONE.PRETRAIN_PATH is empty: the ResNet backbone is RANDOMLY INITIALISED. "
-                "Set it to a torchvision ImageNet state dict to reproduce published results."
-            )
-            return
+        the modality-alleviation modules, absent from ImageNet weights, keep their init. The
+        loaded tensors, and those left at their initialisation, are logged."""
         if not g_pathmgr.exists(path):
             raise FileNotFoundError(f"MODEL.BACKBONE.PRETRAIN_PATH={path!r} does not exist")
         with g_pathmgr.open(path, "rb") as f:
             state = torch.load(f, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or not any(key in self.state_dict() for key in state):
+        own = self.state_dict()
+        if not isinstance(state, dict) or not any(key in own for key in state):
             raise ValueError(
                 f"MODEL.BACKBONE.PRETRAIN_PATH={path!r} holds no torchvision ResNet weights "
                 "(expected a flat state dict with keys such as 'conv1.weight', 'layer1.0.bn1.weight')"
@@ -107,9 +129,13 @@ class ResNet(nn.Module):
             result = self.load_state_dict(state, strict=False)
         except RuntimeError as err:
             raise ValueError(f"MODEL.BACKBONE.PRETRAIN_PATH={path!r} does not fit this ResNet: {err}") from err
+        loaded = [k for k in state if k in own]
+        logger.info(f"Loaded {len(loaded)} backbone tensors from {path} ({', '.join(_top_modules(loaded))})")
+        new_modules = [k for k in result.missing_keys if k.startswith("modality_alleviation.")]
+        if new_modules:
+            logger.info(f"Kept at their initialisation (not part of ImageNet weights): {', '.join(new_modules)}")
         missing = [k for k in result.missing_keys if not k.startswith("modality_alleviation.")]
         unexpected = [k for k in result.unexpected_keys if not k.startswith("fc.")]
-        logger.info(f"Loaded backbone weights from {path}")
         if missing:
             logger.warning(f"Backbone weights missing from {path} (left at init): {', '.join(missing)}")
         if unexpected:
@@ -129,6 +155,11 @@ class ResNet(nn.Module):
             if hidden_hook is not None:
                 x = hidden_hook(stage, x)
         return x
+
+
+def _top_modules(keys) -> list:
+    """The first components of state-dict keys, in order of first appearance (conv1, bn1, layer1, ...)."""
+    return list(dict.fromkeys(key.split(".")[0] for key in keys))
 
 
 def _block_out_channels(block: nn.Module) -> int:

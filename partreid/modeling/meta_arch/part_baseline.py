@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...utils.events import get_event_storage, has_event_storage
 from ..backbone import build_backbone
 from ..losses import build_losses
 from ..mixers import build_mixer
@@ -124,6 +125,8 @@ class PartBaseline(nn.Module):
             modalities=batch["modalities"].to(self.device, non_blocking=True),
             mixed_targets=mixed_targets,
         )
+        if mixed_targets is None:
+            _record_training_accuracy(outputs["logits"], outputs["targets"])
         if mixer is not None:
             outputs.update(mixer.mix_descriptors(outputs, batch, self))
         return outputs
@@ -172,6 +175,16 @@ class PartBaseline(nn.Module):
             }
         finally:
             self.train(was_training)
+
+
+@torch.no_grad()
+def _record_training_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> None:
+    """Put "train/id_acc", the percentage of the batch the identity classifier C gets right, into
+    the trainer's storage (metrics.json): how far the model has fit its training identities.
+    Clean batches only: an image- or feature-mixed batch has no single right label."""
+    if has_event_storage():
+        correct = (logits.argmax(dim=1) == targets).float().mean().item()
+        get_event_storage().put_scalar("train/id_acc", 100.0 * correct)
 
 
 def _hidden_mix_hook(mixer, batch: dict, captured: dict):

@@ -38,4 +38,15 @@ def add_partmix_config(cfg):
     # Anchors whose candidate logits are scored at once (bounds the memory of entropy mining:
     # ANCHOR_CHUNK x batch x parts x classes floats). 0 = all anchors in one block.
     _P.ANCHOR_CHUNK = 32
+    # Training diagnostics of the mixing (meta-arch PartMixBaseline; see the project README):
+    # every DIAGNOSTICS_PERIOD iterations while the mixer runs, the entropies and cosines of the
+    # mined samples, how often each part slot is swapped, and the gradient norms of
+    # L_cont + L_aid and of L_id at DIAGNOSTICS_MODULE go to metrics.json as partmix/* and to the
+    # log as one line. Computed at iterations where (iteration + 1) % period == 0; keep it a
+    # multiple of SOLVER.LOG_PERIOD so that every value is written. 0 = off. Training is
+    # bitwise the same whatever the period (no random draw, no gradient accumulated).
+    _P.DIAGNOSTICS_PERIOD = 20
+    # Module (a dotted path in the meta-architecture) whose parameters' gradient norms the
+    # diagnostics compare: the backbone's last stage by default.
+    _P.DIAGNOSTICS_MODULE = "backbone.layer4"
     return cfg

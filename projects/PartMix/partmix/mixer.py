@@ -1,4 +1,6 @@
 """The PartMix mixer: mines mixed part descriptors for the PartMix losses (docs/METHOD.md)."""
+from typing import Dict
+
 import torch
 import torch.nn.functional as F
 
@@ -18,6 +20,8 @@ from .mining import (
 )
 
 MINING_CHOICES = ("entropy", "similarity", "random")
+# Cosine to the anchor above which a mined positive counts as a near-copy of it (diagnostics).
+NEAR_COPY_COSINE = 0.99
 
 
 def _check_partmix_config(cfg) -> None:
@@ -61,7 +65,10 @@ class PartMix(Mixer):
       "partmix_positive_mask" (N, U') / "partmix_negative_mask" (N, Q'): False where an anchor had
       fewer allowed candidates than requested (those slots must not enter a loss);
       "partmix_positives_bn" / "partmix_negatives_bn": the same after the BN-neck (batch statistics);
-      "partmix_positive_logits" (N, U', K): identity classifier C on the BN-necked positives.
+      "partmix_positive_logits" (N, U', K): identity classifier C on the BN-necked positives;
+      "partmix_swap" (N, N, R, M): the swap sets of every candidate, and
+      "partmix_positive_index" (N, U') / "partmix_negative_index" (N, Q'): the mined candidates
+      as flat donor-major indices j * R + r, which `statistics` reads.
     """
 
     def __init__(self, cfg):
@@ -74,6 +81,7 @@ class PartMix(Mixer):
         self.num_pos, self.num_neg = p.NUM_POS, p.NUM_NEG
         self.mining = p.MINING
         self.anchor_chunk = p.ANCHOR_CHUNK
+        self.cont_feature = p.CONT_FEATURE
 
     def mix_descriptors(self, outputs: dict, batch: dict, model) -> dict:
         parts, global_desc = outputs["part_descriptors"], outputs["global_descriptor"]
@@ -98,7 +106,54 @@ class PartMix(Mixer):
             "partmix_positives_bn": positives_bn,
             "partmix_negatives_bn": self._neck(negatives, mean, var, model),
             "partmix_positive_logits": model.classifier(positives_bn),
+            "partmix_swap": swap,
+            "partmix_positive_index": pos_index,
+            "partmix_negative_index": neg_index,
         }
+
+    @torch.no_grad()
+    def statistics(self, outputs: dict, model) -> Dict[str, float]:
+        """What this step's mining chose, from the `outputs` of `mix_descriptors` (no gradient,
+        no random draw, so calling it never changes training):
+
+        * entropy_pos / entropy_neg: mean prediction entropy of the mined positives / negatives;
+          entropy_random_pos / entropy_random_neg: the same over every allowed candidate, i.e.
+          what uniformly random mining would pick on average;
+        * cosine_pos / cosine_neg: mean cosine of the mined samples to their anchor, in the
+          space of the contrastive loss (PARTMIX.CONT_FEATURE); near_copy_share: the share of
+          mined positives whose cosine exceeds NEAR_COPY_COSINE (almost the anchor itself);
+        * swap_pos_slot{m} / swap_neg_slot{m}: the share of mined positives / negatives whose
+          part slot m came from the donor.
+        Averages run over the valid (mask True) mined samples; a kind with none is left out."""
+        parts, global_desc = outputs["part_descriptors"].detach().float(), outputs["global_descriptor"].detach().float()
+        n, m, _ = parts.shape
+        swap = outputs["partmix_swap"]
+        scale, shift = bn_affine(model.bn_neck, *bn_statistics(model.bn_neck, outputs["descriptors"]))
+        classifier = model.classifier
+        entropies = candidate_entropies(
+            parts, global_desc, swap, self.mix_global, scale, shift, classifier.weight.detach().float(),
+            classifier.bias.float() if classifier.bias is not None else None, self.anchor_chunk,
+        ).reshape(n, n * m)
+        pos_pairs, neg_pairs = candidate_masks(outputs["targets"], outputs["modalities"], self.inter, self.intra)
+        suffix = "_bn" if self.cont_feature == "bn" else ""
+        anchors = outputs["bn_descriptors" if suffix else "descriptors"].detach().float()[:, None, :]
+        rows = torch.arange(n, device=parts.device)[:, None]
+        stats = {}
+        for kind, pairs, name in (("pos", pos_pairs, "positive"), ("neg", neg_pairs, "negative")):
+            index, valid = outputs[f"partmix_{name}_index"], outputs[f"partmix_{name}_mask"]
+            if not valid.any():
+                continue
+            allowed = self._flat(pairs, m)
+            stats[f"entropy_{kind}"] = entropies.gather(1, index)[valid].mean().item()
+            stats[f"entropy_random_{kind}"] = entropies[allowed].mean().item()
+            mixed = outputs[f"partmix_{name}s{suffix}"].detach().float()
+            cosine = F.cosine_similarity(anchors, mixed, dim=-1)[valid]
+            stats[f"cosine_{kind}"] = cosine.mean().item()
+            if kind == "pos":
+                stats["near_copy_share"] = (cosine > NEAR_COPY_COSINE).float().mean().item()
+            swapped = swap[rows, index // m, index % m][valid].float().mean(dim=0)  # (M,)
+            stats.update({f"swap_{kind}_slot{slot}": value.item() for slot, value in enumerate(swapped)})
+        return stats
 
     def _candidate_scores(self, parts, global_desc, swap, scale, shift, model) -> torch.Tensor:
         """(N, N*R) scores, ordered so that positives keep the smallest and negatives the largest:

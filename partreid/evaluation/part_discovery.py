@@ -1,0 +1,194 @@
+"""Part discovery measured against ground truth: do the learned part maps find body parts?
+
+A part-based model is only part-based if its M maps are alive, lie on distinct body parts and
+lie there more than a map spread over the whole image would. Where the test set knows its body
+parts (SynthVI draws every person from a label map), `evaluate_part_discovery` scores the maps
+at every evaluation; `part_discovery_metrics` is the pure computation behind it.
+
+Definitions (A_im: map m of image i at feature resolution, activations >= 0; F_ip: the
+fraction of each feature cell covered by ground-truth part p, from area-pooling the one-hot
+mask, so that a cell on a part boundary counts for both parts; part 0 is the background):
+- alive_images(m): the share of images on which the mean activation of A_im exceeds
+  TEST.PART_DISCOVERY.ALIVE_THRESHOLD; the map is alive when that share is at least
+  TEST.PART_DISCOVERY.ALIVE_MIN_FRACTION.
+- share(m, p) = sum_i <A_im, F_ip> / sum_i sum A_im: the fraction of the map's activation mass,
+  pooled over the test set, that falls on part p (background included; shares sum to 1; all
+  zero for a map with no mass).
+- matched part and purity: the body part (background excluded) with the largest share, and that
+  share (none and 0 for a map with no mass on any body part).
+- uniform map: a constant map's share of each part is the part's area share, so the purity a
+  uniform map gets is the area share of the largest body part. A map is a part detector only
+  if its purity is well above that baseline.
+- coverage: how many distinct body parts are the matched part of some alive map.
+- overlap: the mean over pairs of maps of their soft IoU sum_i sum min(A_im, A_in) /
+  sum_i sum max(A_im, A_in): 1 for identical maps, 0 for disjoint ones (and for a pair with no
+  mass); 0 when there is a single map.
+"""
+import logging
+import time
+from collections import OrderedDict
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tabulate import tabulate
+from torch.utils.data import DataLoader
+
+from ..data.common import ReidImageDataset, collate_batch
+
+logger = logging.getLogger(__name__)
+
+# Name of the result group; it follows the protocol's groups (the first one selects model_best).
+PART_DISCOVERY_GROUP = "part_discovery"
+BACKGROUND = "background"
+# Images whose masks are area-pooled at once (bounds the memory of the one-hot masks).
+_POOL_CHUNK = 256
+
+
+def part_fractions(masks: torch.Tensor, num_parts: int, size_hw: Tuple[int, int]) -> torch.Tensor:
+    """(N, H, W) integer part labels -> (N, num_parts, h, w) float fractions of each of the
+    `size_hw` cells covered by each part (adaptive average pooling of the one-hot masks)."""
+    masks = torch.as_tensor(masks).long()
+    out = torch.empty(len(masks), num_parts, *size_hw)
+    for start in range(0, len(masks), _POOL_CHUNK):
+        one_hot = F.one_hot(masks[start:start + _POOL_CHUNK], num_parts).permute(0, 3, 1, 2).float()
+        out[start:start + _POOL_CHUNK] = F.adaptive_avg_pool2d(one_hot, size_hw)
+    return out
+
+
+def part_discovery_metrics(
+    part_maps: torch.Tensor,
+    masks: torch.Tensor,
+    part_names: Sequence[str],
+    alive_threshold: float = 0.01,
+    alive_min_fraction: float = 0.5,
+) -> "OrderedDict[str, float]":
+    """The metrics of the module docstring for (N, M, h, w) part maps and (N, H, W) ground-truth
+    masks whose values index `part_names` (`part_names[0]` must be the background).
+
+    Keys: maps_alive, coverage, mean_purity (over alive maps; 0 without any), uniform_purity,
+    overlap, uniform/share/<part>, and per map m = 1..M: map<m>/alive_images, map<m>/alive (1 or
+    0), map<m>/purity, map<m>/share/<part>."""
+    part_maps = torch.as_tensor(part_maps).detach().double().cpu()
+    masks = torch.as_tensor(masks)
+    part_names = list(part_names)
+    if part_maps.dim() != 4 or masks.dim() != 3 or len(part_maps) != len(masks) or not len(masks):
+        raise ValueError(f"Expected N part maps (N,M,h,w) and N masks (N,H,W), N > 0; got shapes "
+                         f"{tuple(part_maps.shape)} and {tuple(masks.shape)}")
+    if len(part_names) < 2 or part_names[0] != BACKGROUND:
+        raise ValueError(f"part_names must start with '{BACKGROUND}' and name at least one part, got {part_names}")
+    if int(masks.min()) < 0 or int(masks.max()) >= len(part_names):
+        raise ValueError(f"Mask values {int(masks.min())}..{int(masks.max())} do not index the "
+                         f"{len(part_names)} part names {part_names}")
+    if not torch.isfinite(part_maps).all() or float(part_maps.min()) < 0:
+        raise ValueError("Part maps must be finite, non-negative activations")
+    num_maps = part_maps.shape[1]
+    fractions = part_fractions(masks, len(part_names), tuple(part_maps.shape[2:])).double()
+
+    alive_images = (part_maps.mean(dim=(2, 3)) > alive_threshold).double().mean(dim=0).numpy()
+    alive = alive_images >= alive_min_fraction
+    mass = part_maps.sum(dim=(0, 2, 3))
+    shares = (torch.einsum("nmhw,nphw->mp", part_maps, fractions) / mass.clamp_min(1e-12)[:, None]).numpy()
+    matched = shares[:, 1:].argmax(axis=1) + 1
+    purity = shares[:, 1:].max(axis=1)
+    area = fractions.mean(dim=(0, 2, 3)).numpy()
+
+    overlaps = []
+    for m in range(num_maps):
+        for n in range(m + 1, num_maps):
+            union = torch.maximum(part_maps[:, m], part_maps[:, n]).sum()
+            common = torch.minimum(part_maps[:, m], part_maps[:, n]).sum()
+            overlaps.append(float(common / union) if union > 0 else 0.0)
+
+    metrics: "OrderedDict[str, float]" = OrderedDict()
+    metrics["maps_alive"] = float(alive.sum())
+    metrics["coverage"] = float(len(set(matched[alive & (purity > 0)].tolist())))
+    metrics["mean_purity"] = float(purity[alive].mean()) if alive.any() else 0.0
+    metrics["uniform_purity"] = float(area[1:].max())
+    metrics["overlap"] = float(np.mean(overlaps)) if overlaps else 0.0
+    for p, name in enumerate(part_names):
+        metrics[f"uniform/share/{name}"] = float(area[p])
+    for m in range(num_maps):
+        metrics[f"map{m + 1}/alive_images"] = float(alive_images[m])
+        metrics[f"map{m + 1}/alive"] = float(alive[m])
+        metrics[f"map{m + 1}/purity"] = float(purity[m])
+        for p, name in enumerate(part_names):
+            metrics[f"map{m + 1}/share/{name}"] = float(shares[m, p])
+    return metrics
+
+
+def _part_names_of(metrics: Dict[str, float]) -> List[str]:
+    prefix = "uniform/share/"
+    return [key[len(prefix):] for key in metrics if key.startswith(prefix)]
+
+
+def matched_parts(metrics: Dict[str, float]) -> List[Tuple[str, float]]:
+    """(matched part, purity) of each map, read back from `part_discovery_metrics` output (also
+    after a round trip through metrics.json, whose keys are sorted); "none" for a map with no
+    mass on any body part."""
+    names = _part_names_of(metrics)
+    matches = []
+    m = 1
+    while f"map{m}/purity" in metrics:
+        shares = {name: metrics[f"map{m}/share/{name}"] for name in names if name != BACKGROUND}
+        purity = metrics[f"map{m}/purity"]
+        matches.append((max(shares, key=shares.get) if purity > 0 else "none", purity))
+        m += 1
+    return matches
+
+
+def format_part_discovery_table(metrics: Dict[str, float]) -> str:
+    """One row per map (and one for a uniform map, the baseline): alive, matched part, purity and
+    its share of every part; then a line with the model-level numbers."""
+    names = _part_names_of(metrics)
+    if BACKGROUND in names:  # body parts first, background last
+        names = [n for n in names if n != BACKGROUND] + [BACKGROUND]
+    rows = []
+    for m, (part, purity) in enumerate(matched_parts(metrics), start=1):
+        alive = "yes" if metrics[f"map{m}/alive"] else "no"
+        rows.append([f"map {m}", f"{alive} ({100 * metrics[f'map{m}/alive_images']:.0f}%)", part, f"{purity:.2f}"]
+                    + [f"{metrics[f'map{m}/share/{name}']:.2f}" for name in names])
+    uniform = {name: metrics[f"uniform/share/{name}"] for name in names if name != BACKGROUND}
+    rows.append(["uniform map", "-", max(uniform, key=uniform.get), f"{metrics['uniform_purity']:.2f}"]
+                + [f"{metrics[f'uniform/share/{name}']:.2f}" for name in names])
+    table = tabulate(rows, headers=["map", "alive (images)", "matched part", "purity"] + names, tablefmt="pipe",
+                     disable_numparse=True)
+    return (f"{table}\n(the part columns: each map's share of its activation mass on that part)\n"
+            f"maps alive {metrics['maps_alive']:.0f}/{len(rows) - 1}, coverage {metrics['coverage']:.0f} "
+            f"of {len(uniform)} body parts, mean purity of alive maps {metrics['mean_purity']:.2f} (uniform map: "
+            f"{metrics['uniform_purity']:.2f}), mean overlap between maps (soft IoU) {metrics['overlap']:.2f}")
+
+
+def evaluate_part_discovery(cfg, model, dataset) -> "OrderedDict[str, Dict[str, float]]":
+    """{PART_DISCOVERY_GROUP: metrics} of `model`'s part maps on every test image of `dataset`,
+    logged as a table; {} (with one log line saying why) when TEST.PART_DISCOVERY.ENABLED is off,
+    the dataset has no ground-truth part masks (`part_names` / `part_mask(item)`, as SynthVI),
+    or the model has no `extract(images)` returning "part_maps". One extra forward pass over the
+    test images, without flipping."""
+    settings = cfg.TEST.PART_DISCOVERY
+    if not settings.ENABLED:
+        return OrderedDict()
+    part_names = tuple(getattr(dataset, "part_names", ()))
+    if not part_names:
+        logger.info("Part discovery skipped: %s has no ground-truth part masks", type(dataset).__name__)
+        return OrderedDict()
+    if not callable(getattr(model, "extract", None)):
+        logger.info("Part discovery skipped: %s has no extract(images) method", type(model).__name__)
+        return OrderedDict()
+    start = time.perf_counter()
+    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
+    maps = []
+    for batch in DataLoader(images, batch_size=int(cfg.TEST.IMS_PER_BATCH), collate_fn=collate_batch):
+        batch_maps = model.extract(batch["images"]).get("part_maps")
+        if batch_maps is None:
+            logger.info("Part discovery skipped: MODEL.PART_HEAD.NAME=%s returns no part maps",
+                        cfg.MODEL.PART_HEAD.NAME)
+            return OrderedDict()
+        maps.append(batch_maps.float().cpu())
+    masks = torch.from_numpy(np.stack([dataset.part_mask(item) for item in dataset.test]))
+    metrics = part_discovery_metrics(torch.cat(maps), masks, part_names, settings.ALIVE_THRESHOLD,
+                                     settings.ALIVE_MIN_FRACTION)
+    logger.info("Part discovery on %d test images, maps of %dx%d cells (%.1f s):\n%s", len(masks),
+                *maps[0].shape[2:], time.perf_counter() - start, format_part_discovery_table(metrics))
+    return OrderedDict([(PART_DISCOVERY_GROUP, metrics)])

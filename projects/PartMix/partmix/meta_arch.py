@@ -1,0 +1,105 @@
+"""The part baseline with PartMix's training diagnostics."""
+import logging
+
+import torch
+
+from partreid.modeling.meta_arch.build import META_ARCH_REGISTRY
+from partreid.modeling.meta_arch.part_baseline import PartBaseline
+from partreid.utils import comm
+from partreid.utils.events import get_event_storage, has_event_storage
+
+logger = logging.getLogger(__name__)
+
+MIXING_TERMS = ("loss_cont", "loss_aid")
+
+
+@META_ARCH_REGISTRY.register()
+class PartMixBaseline(PartBaseline):
+    """PartBaseline whose training steps also report, every PARTMIX.DIAGNOSTICS_PERIOD
+    iterations while PartMix runs, what the mining chose (`PartMix.statistics`) and how hard
+    PartMix pulls on the backbone: the gradient norms of L_cont + L_aid and of L_id with respect
+    to the parameters of PARTMIX.DIAGNOSTICS_MODULE. They go into the trainer's storage as
+    partmix/<name> (metrics.json) and into the log as one line.
+
+    The gradient norms come from `torch.autograd.grad(..., retain_graph=True)` on the step's own
+    graph before the trainer's backward: it accumulates nothing into `.grad` and draws nothing
+    from any random stream, so the update is bitwise the one of a step without diagnostics. It is
+    skipped in multi-process runs, where DistributedDataParallel owns the backward pass."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.diagnostics_period = cfg.PARTMIX.DIAGNOSTICS_PERIOD
+        if self.diagnostics_period < 0:
+            raise ValueError(f"PARTMIX.DIAGNOSTICS_PERIOD must be >= 0 (0 = off), got {self.diagnostics_period}")
+        name = cfg.PARTMIX.DIAGNOSTICS_MODULE
+        try:
+            module = self.get_submodule(name)
+        except AttributeError as e:
+            raise ValueError(
+                f"PARTMIX.DIAGNOSTICS_MODULE={name!r} is not a submodule of {type(self).__name__} ({e}); "
+                "expected a dotted path such as 'backbone.layer4'"
+            ) from e
+        self.diagnostics_module = name
+        self._diagnosed_parameters = [p for p in module.parameters() if p.requires_grad]
+        if not self._diagnosed_parameters:
+            raise ValueError(f"PARTMIX.DIAGNOSTICS_MODULE={name!r} has no trainable parameter")
+
+    def losses_from(self, outputs: dict, batch: dict) -> dict:
+        terms = super().losses_from(outputs, batch)
+        if self._diagnostics_due(outputs, batch):
+            stats = self.mixer.statistics(outputs, self)
+            if comm.get_world_size() == 1:
+                stats.update(self._gradient_norms(terms))
+            storage = get_event_storage()
+            for key, value in stats.items():
+                storage.put_scalar(f"partmix/{key}", value)
+            logger.info(_diagnostics_line(batch["iteration"], stats, self.diagnostics_module))
+        return terms
+
+    def _diagnostics_due(self, outputs: dict, batch: dict) -> bool:
+        return (
+            self.diagnostics_period > 0
+            and outputs.get("partmix_positives") is not None
+            and "iteration" in batch
+            and (batch["iteration"] + 1) % self.diagnostics_period == 0
+            and has_event_storage()
+        )
+
+    def _gradient_norms(self, terms: dict) -> dict:
+        """{"gradnorm_mix", "gradnorm_id", "gradnorm_ratio"} for the (weighted) terms present."""
+        norms = {}
+        mixing = [terms[k] for k in MIXING_TERMS if k in terms]
+        if mixing:
+            norms["gradnorm_mix"] = self._gradient_norm(sum(mixing))
+        if "loss_id" in terms:
+            norms["gradnorm_id"] = self._gradient_norm(terms["loss_id"])
+        if norms.get("gradnorm_id") and "gradnorm_mix" in norms:
+            norms["gradnorm_ratio"] = norms["gradnorm_mix"] / norms["gradnorm_id"]
+        return norms
+
+    def _gradient_norm(self, loss: torch.Tensor) -> float:
+        grads = torch.autograd.grad(loss, self._diagnosed_parameters, retain_graph=True, allow_unused=True)
+        squares = [g.detach().float().pow(2).sum() for g in grads if g is not None]
+        return torch.stack(squares).sum().sqrt().item() if squares else 0.0
+
+
+def _diagnostics_line(iteration: int, stats: dict, module: str) -> str:
+    def fmt(key, spec=".3f"):
+        return format(stats[key], spec) if key in stats else "-"
+
+    def slots(kind):
+        shares = [stats[f"swap_{kind}_slot{m}"] for m in range(len(stats)) if f"swap_{kind}_slot{m}" in stats]
+        return "/".join(f"{share:.2f}" for share in shares) or "-"
+
+    line = (
+        f"PartMix diagnostics, iter {iteration + 1}: entropy pos {fmt('entropy_pos')} "
+        f"(random {fmt('entropy_random_pos')}) neg {fmt('entropy_neg')} (random {fmt('entropy_random_neg')}); "
+        f"cosine pos {fmt('cosine_pos')} neg {fmt('cosine_neg')}; near-copies {fmt('near_copy_share', '.1%')}; "
+        f"swapped slots pos {slots('pos')} neg {slots('neg')}"
+    )
+    if "gradnorm_id" in stats or "gradnorm_mix" in stats:
+        line += (
+            f"; |grad| at {module}: L_cont+L_aid {fmt('gradnorm_mix', '.3g')} L_id {fmt('gradnorm_id', '.3g')}"
+            f" (ratio {fmt('gradnorm_ratio', '.3g')})"
+        )
+    return line

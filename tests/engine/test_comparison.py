@@ -1,0 +1,134 @@
+"""Paired comparisons (partreid/engine/comparison.py, tools/compare_mixers.py): the t-interval on
+known numbers, reading runs back, the pairing check, and the tool end to end on tiny runs
+(pairing holds, differences are per seed, finished runs are skipped, a lost final evaluation is
+redone)."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from partreid.engine import comparison
+from partreid.engine.comparison import (
+    final_evaluation,
+    paired_differences,
+    pairing_check,
+    read_metrics,
+    summarise,
+    t_interval,
+)
+from partreid.utils.testing import REPO_ROOT, tiny_synthvi_opts
+
+
+def test_t_interval_on_known_numbers():
+    # mean 3, sd sqrt(2.5), t(0.975, 4) = 2.7764451 -> half width 2.7764451 * sqrt(2.5 / 5) = 1.963243
+    ci = t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert ci["mean"] == pytest.approx(3.0)
+    assert (ci["low"], ci["high"]) == pytest.approx((3.0 - 1.963243, 3.0 + 1.963243), abs=1e-5)
+    # two values 0 and 2: mean 1, sd sqrt(2), t(0.975, 1) = 12.7062047 -> half width 12.7062047
+    assert t_interval([0.0, 2.0])["high"] == pytest.approx(1.0 + 12.7062047, abs=1e-5)
+    assert t_interval([0.9, 1.1], confidence=0.9)["low"] == pytest.approx(1.0 - 6.3137515 * 0.1, abs=1e-5)
+    assert math.isnan(t_interval([4.0])["low"])
+
+
+def test_paired_differences_use_matching_seeds():
+    assert paired_differences({0: 5.0, 1: 7.0, 2: 1.0}, {0: 4.0, 1: 8.0}) == {0: 1.0, 1: -1.0}
+
+
+def _run(rank1, losses, acc=None):
+    return {"group": "g", "metrics": {"Rank-1": rank1, "part_discovery/iou": rank1 / 100}, "losses": losses,
+            "fit": {"set_at_start": acc, "batch_last_epoch": None}, "diagnostics": {}, "schedule": None}
+
+
+def test_summary_pairs_seeds_and_checks_the_pairing():
+    runs = {
+        "base": {0: _run(10.0, {0: 1.5, 1: 1.25}, acc=90.0), 1: _run(20.0, {0: 2.5}, acc=92.0)},
+        "mix": {0: _run(13.0, {0: 1.5, 1: 1.25}, acc=90.0), 1: _run(22.0, {0: 2.5}, acc=92.0)},
+    }
+    summary = summarise(runs, "base")
+    paired = summary["arms"]["mix"]["paired"]["Rank-1"]
+    assert paired["values"] == {0: 3.0, 1: 2.0} and paired["mean"] == pytest.approx(2.5)
+    assert paired["high"] - paired["mean"] == pytest.approx(12.7062047 * math.sqrt(0.5) / math.sqrt(2), abs=1e-5)
+    assert summary["arms"]["mix"]["metrics"]["part_discovery/iou"]["mean"] == pytest.approx(0.175)
+    assert summary["arms"]["base"]["fit"]["set_at_start"]["mean"] == pytest.approx(91.0)
+    assert summary["arms"]["base"]["fit"]["batch_last_epoch"] is None
+    assert summary["pairing"] == {"compared": 3, "mismatches": []}
+
+    runs["mix"][1]["losses"] = {0: 2.5000001}
+    assert len(pairing_check(runs, "base")["mismatches"]) == 1
+
+
+def test_reading_a_resumed_run_keeps_the_last_values(tmp_path):
+    path = tmp_path / "metrics.json"
+    lines = [{"iteration": 0, "total_loss": 3.0}, {"iteration": 1, "total_loss": 2.0},
+             {"iteration": 1, "eval/g/mAP": 5.0},  # a periodic evaluation...
+             {"iteration": 1, "total_loss": 2.5},  # ...then a resume rewrites iteration 1
+             {"iteration": 2, "total_loss": 1.0}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    rows = read_metrics(str(path))
+    assert rows[1] == {"total_loss": 2.5, "eval/g/mAP": 5.0}
+    assert final_evaluation(rows) is None  # the last training iteration has no evaluation yet
+    with open(path, "a") as f:
+        f.write(json.dumps({"iteration": 2, "eval/g/mAP": 7.0}) + "\n")
+    assert final_evaluation(read_metrics(str(path))) == {"g/mAP": 7.0}
+
+
+def _compare(args, threads=1):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tools", "compare_mixers.py"), *args],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_compare_tool_end_to_end(tmp_path, monkeypatch):
+    base = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
+    arms = {"plain": "", "mixup": "MODEL:\n  MIXER:\n    NAME: MixUp\n"}
+    configs = []
+    for name, body in arms.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"_BASE_: {base}\n{body}")
+        configs.append(str(path))
+    opts = tiny_synthvi_opts(str(tmp_path / "data"), "unused", **{
+        "MODEL.MIXER.START_EPOCH": 1, "TEST.EVAL_PERIOD": 0, "SOLVER.WARMUP_EPOCHS": 0})
+    opts = opts[: opts.index("OUTPUT_DIR")] + opts[opts.index("OUTPUT_DIR") + 2:]
+    out = tmp_path / "cmp"
+    args = ["--configs", *configs, "--seeds", "0", "1", "--output-dir", str(out), *opts]
+    proc = _compare(args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    summary = json.loads((out / "compare.json").read_text())
+    assert summary["group"] == "all_search_1shot" and summary["reference"] == "plain"
+    # until the mixer starts (iterations 0, 1 of each seed) both arms log the same losses
+    assert summary["pairing"] == {"compared": 4, "mismatches": []}
+    mixup, plain = summary["arms"]["mixup"], summary["arms"]["plain"]
+    for seed in ("0", "1"):
+        expected = mixup["metrics"]["Rank-1"]["values"][seed] - plain["metrics"]["Rank-1"]["values"][seed]
+        assert mixup["paired"]["Rank-1"]["values"][seed] == pytest.approx(expected)
+    # the training-set accuracy before the mixer starts is the same in both arms (same weights)
+    assert plain["fit"]["set_at_start"]["values"] == mixup["fit"]["set_at_start"]["values"]
+    assert plain["fit"]["set_final"]["n"] == 2 and plain["fit"]["batch_at_start"]["n"] == 2
+    assert mixup["fit"]["batch_last_epoch"] is None  # mixed batches log no accuracy
+    assert "Paired difference to `plain`" in (out / "compare.md").read_text()
+    assert len((out / "runs.csv").read_text().splitlines()) == 5
+
+    # a run whose final evaluation was lost is evaluated again; finished runs are only read back
+    metrics = out / "mixup" / "seed1" / "metrics.json"
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows if not any(k.startswith("eval/") for k in r)))
+    monkeypatch.setattr(comparison, "train_run", lambda *a: pytest.fail("a finished run was trained again"))
+    again = comparison.run_comparison(configs, [0, 1], str(out), opts)
+    for metric in ("Rank-1", "mAP"):
+        assert again["arms"]["mixup"]["metrics"][metric]["mean"] == pytest.approx(mixup["metrics"][metric]["mean"])
+
+
+def test_other_settings_in_a_used_folder_are_refused(tmp_path):
+    run_dir = tmp_path / "cmp" / "arm" / "seed0"
+    run_dir.mkdir(parents=True)
+    config = str(tmp_path / "arm.yaml")
+    record = {"config": config, "seed": 0, "opts": ["SOLVER.BASE_LR", "0.1"], "wall_s": 1.0}
+    (run_dir / "comparison.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="not the requested"):
+        comparison.run_comparison([config], [0], str(tmp_path / "cmp"), ["SOLVER.BASE_LR", "0.2"])
+    with pytest.raises(ValueError, match="OUTPUT_DIR"):
+        comparison.run_comparison([config], [0], str(tmp_path / "cmp"), ["OUTPUT_DIR", "x"])
