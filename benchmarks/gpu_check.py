@@ -71,7 +71,7 @@ from partreid.export import export_onnx, onnx_max_abs_difference
 from partreid.export.onnx import INPUT_NAME, OUTPUT_NAME
 from partreid.modeling.meta_arch.build import build_model
 from partreid.solver import build_optimizer
-from partreid.utils.env import collect_env_info, seed_all_rng
+from partreid.utils.env import collect_env_info, configure_determinism, seed_all_rng
 from partmix.mining import (bn_affine, bn_statistics, candidate_entropies, candidate_masks, candidate_similarities,
                             materialise_candidates, prediction_entropy, random_part_swaps, select_candidates)
 
@@ -326,7 +326,8 @@ class GpuCheck:
     def run(self, sections: List[Section], only: Optional[List[str]]) -> int:
         self.say(f"device {self.device}, profile {self.profile.name}, budget {self.args.budget:.0f} s, "
                  f"work dir {self.work}, results in {self.out}")
-        torch.backends.cudnn.benchmark = bool(self.make_cfg(PARTMIX_CFG).CUDNN_BENCHMARK)
+        cfg = self.make_cfg(PARTMIX_CFG)  # cuDNN autotuning etc. as tools/train_net.py sets them
+        logger.info(configure_determinism(cfg.DETERMINISTIC, cfg.CUDNN_BENCHMARK, self.device.type))
         for section in sections:
             record = {"title": section.title, "status": "", "seconds": 0.0, "summary": "", "details": {}}
             self.sections[section.name] = record
@@ -364,8 +365,8 @@ class GpuCheck:
             record["status"] = f"FAIL: {kind}"
             record["summary"] = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
             logger.error("Section %s failed:\n%s", section.name, traceback.format_exc())
+        _free_device_memory()  # counted: collecting a trainer also stops its loader workers
         record["seconds"] = round(time.perf_counter() - start, 1)
-        _free_device_memory()
         if record["status"] == "ok":
             self.say(f"{section.name}: ok in {record['seconds']:.0f} s: {record['summary']}")
 
@@ -1001,6 +1002,59 @@ def section_sysu_eval_cuda_features(check: GpuCheck):
         "cpu s": round(cpu_s, 2), "gpu s": round(gpu_s, 2), "largest difference": worst}
 
 
+class LossRecorder(HookBase):
+    """The total loss of every step, as the exact float the trainer stored."""
+
+    def __init__(self):
+        self.losses = []
+
+    def after_step(self):
+        self.losses.append(self.trainer.storage.latest()["total_loss"][0])
+
+
+def _deterministic_steps(check: GpuCheck, deterministic: bool, steps: int) -> tuple:
+    """PartMix model-only (bf16) for `steps` SimpleTrainer steps from the config's seed with
+    DETERMINISTIC on or off: (losses, parameter checksum, median s/step)."""
+    cfg = check.make_cfg(PARTMIX_CFG, DETERMINISTIC=deterministic)
+    cfg.MODEL.NUM_CLASSES = check.num_classes()
+    configure_determinism(deterministic, cfg.CUDNN_BENCHMARK, check.device.type)
+    try:
+        batch = synthetic_batch(cfg, cfg.MODEL.NUM_CLASSES)
+        seed_all_rng(cfg.SEED)
+        model = build_model(cfg)
+        amp_dtype, needs_scaler = amp_settings(cfg, check.device)
+        trainer = SimpleTrainer(model, lambda start_iter: itertools.repeat(batch), build_optimizer(cfg, model),
+                                seed=cfg.SEED, amp_dtype=amp_dtype,
+                                grad_scaler=torch.amp.GradScaler("cuda") if needs_scaler else None)
+        recorder, timer = LossRecorder(), StepTimer()
+        trainer.register_hooks([recorder, timer])
+        trainer.train(0, steps)
+        checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
+        del trainer, model
+        _free_device_memory()
+        return recorder.losses, checksum, statistics.median(timer.times[2:] or timer.times)
+    finally:
+        configure_determinism(False, cfg.CUDNN_BENCHMARK, check.device.type)
+
+
+def section_deterministic(check: GpuCheck):
+    """DETERMINISTIC True on the device: two runs from one seed give the same losses and weights
+    bit for bit; also its step time against the default (DETERMINISTIC False)."""
+    steps = check.profile.warmup + check.profile.timed
+    first = _deterministic_steps(check, True, steps)
+    second = _deterministic_steps(check, True, steps)
+    default = _deterministic_steps(check, False, steps)
+    require(first[0] == second[0], f"losses differ between two deterministic runs: {first[0]} vs {second[0]}")
+    require(first[1] == second[1], f"weights differ between two deterministic runs ({first[1]!r} vs {second[1]!r})")
+    ratio = first[2] / default[2]
+    default_repeats = default[0] == first[0]
+    check.other["DETERMINISTIC True / False step time (PartMix, model only)"] = f"{ratio:.2f}x"
+    return (f"{steps} steps repeat bit for bit; step {first[2] * 1e3:.1f} ms vs {default[2] * 1e3:.1f} ms "
+            f"without ({ratio:.2f}x); the default run {'matches' if default_repeats else 'differs from'} them"), {
+        "steps": steps, "deterministic ms": round(first[2] * 1e3, 1), "default ms": round(default[2] * 1e3, 1),
+        "ratio": round(ratio, 3), "default equals deterministic": default_repeats}
+
+
 def section_speed_amp(check: GpuCheck):
     return check.speed_runs([
         SpeedRun("baseline_model_only_fp32", "baseline", "model-only", amp="off", estimate_s=12),
@@ -1046,6 +1100,7 @@ SECTIONS = [
     Section("sysu_eval", "SYSU-sized 10-trial evaluation; inference features/s", section_sysu_eval, 30),
     Section("sysu_eval_cuda_features", "SYSU protocol with features left on the GPU (not the engine's path)",
             section_sysu_eval_cuda_features, 10, needs_cuda="features on the GPU need one"),
+    Section("deterministic", "DETERMINISTIC True: two runs bit for bit equal; its cost", section_deterministic, 15),
     Section("speed_amp", "model-only with AMP off (fp32) and with fp16 + GradScaler", section_speed_amp, 12,
             needs_cuda=AMP_ONLY),
     Section("speed_channels_last", "model-only with channels_last off", section_speed_channels_last, 8),

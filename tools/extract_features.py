@@ -42,6 +42,7 @@ def main(argv=None):
         decoder=cfg.INPUT.DECODER,
         num_workers=args.num_workers if args.num_workers >= 0 else cfg.DATALOADER.NUM_WORKERS,
         flip=cfg.TEST.FLIP_FEATURES,
+        flip_fusion=cfg.TEST.FLIP_FUSION,
     )
 
 

@@ -25,12 +25,10 @@ from collections import OrderedDict
 
 from tabulate import tabulate
 
-from partreid.checkpoint import ReidCheckpointer, atomic_write_bytes
-from partreid.data import build_dataset
+from partreid.checkpoint import atomic_write_bytes
 from partreid.data.datasets.regdb import NUM_TRIALS
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
 from partreid.evaluation.evaluator import summarize_trials
-from partreid.modeling.meta_arch.build import build_model
 from partreid.utils import comm
 from partreid.utils.logger import setup_logger
 
@@ -96,21 +94,11 @@ def is_finished(trial_dir: str) -> bool:
     return all(os.path.isfile(os.path.join(trial_dir, name)) for name in (FINAL_WEIGHTS, RESULTS_FILE))
 
 
-def evaluate_weights(cfg):
-    """The test results of the checkpoint MODEL.WEIGHTS (tools/train_net.py --eval-only)."""
-    if cfg.MODEL.NUM_CLASSES == 0:
-        cfg.MODEL.NUM_CLASSES = build_dataset(cfg, cfg.DATASETS.TRAIN).num_train_pids
-    cfg.freeze()
-    model = build_model(cfg)
-    ReidCheckpointer(model).load(cfg.MODEL.WEIGHTS, checkpointables=[])
-    return DefaultTrainer.test(cfg, model)
-
-
 def run_trial(cfg, args):
     """Train one trial to its end (or evaluate its weights with --eval-only); its last results."""
     default_setup(cfg, args)
     if args.eval_only:
-        return evaluate_weights(cfg)
+        return DefaultTrainer.evaluate_weights(cfg)
     if not args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
         logger.warning(f"{cfg.OUTPUT_DIR} holds checkpoints of an unfinished run; without --resume the trial "
                        "starts again from scratch")

@@ -8,9 +8,7 @@
 """
 import logging
 
-from partreid.checkpoint import ReidCheckpointer
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
-from partreid.modeling.meta_arch.build import build_model
 
 logger = logging.getLogger("partreid.train_net")
 
@@ -19,16 +17,7 @@ def main(args):
     cfg = setup_cfg(args.config_file, args.opts, freeze=False)
     default_setup(cfg, args)
     if args.eval_only:
-        if not cfg.MODEL.WEIGHTS:
-            raise ValueError("--eval-only needs MODEL.WEIGHTS (a checkpoint .pth) on the command line or in the config.")
-        if cfg.MODEL.NUM_CLASSES == 0:
-            from partreid.data import build_dataset
-
-            cfg.MODEL.NUM_CLASSES = build_dataset(cfg, cfg.DATASETS.TRAIN).num_train_pids
-        cfg.freeze()
-        model = build_model(cfg)
-        ReidCheckpointer(model).load(cfg.MODEL.WEIGHTS, checkpointables=[])
-        return DefaultTrainer.test(cfg, model)
+        return DefaultTrainer.evaluate_weights(cfg)
     cfg.freeze()
     trainer = DefaultTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)

@@ -84,6 +84,10 @@ _C.MODEL.PART_HEAD = CN()
 _C.MODEL.PART_HEAD.NAME = "PartDetector"
 # Number of parts M.
 _C.MODEL.PART_HEAD.NUM_PARTS = 6
+# PartDetector's pooling of A_m * F: "area" divides by h*w (MPANet: a part descriptor's scale
+# follows its map's strength), "mass" by sum(A_m) (a weighted mean: the scale is independent of
+# the map's strength, so no loss on the descriptor can lower it by shrinking the map).
+_C.MODEL.PART_HEAD.POOLING = "area"
 
 _C.MODEL.CLASSIFIER = CN()
 # Momentum of the EMA "mean" modality classifiers used by the modality learning loss:
@@ -120,6 +124,9 @@ _C.MODEL.LOSSES.CC.WEIGHT = 1.0
 _C.MODEL.LOSSES.CC.MARGIN = 0.7
 _C.MODEL.LOSSES.SEP = CN()
 _C.MODEL.LOSSES.SEP.WEIGHT = 0.5
+# False: the raw inner product of two maps (MPANet), which also falls when the maps fade out;
+# True: their cosine similarity, which only asks them to lie apart.
+_C.MODEL.LOSSES.SEP.NORMALIZE = False
 _C.MODEL.LOSSES.TRIPLET = CN()
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3

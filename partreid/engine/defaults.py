@@ -10,6 +10,7 @@ import warnings
 from collections import OrderedDict
 
 import torch
+from iopath.common.file_io import g_pathmgr
 
 with warnings.catch_warnings():
     # fvcore.nn's package init scripts a loss with the deprecated torch.jit.script; only the
@@ -33,6 +34,17 @@ from . import hooks
 from .train_loop import SimpleTrainer, amp_settings
 
 logger = logging.getLogger(__name__)
+
+
+def num_classes_in_checkpoint(path: str) -> int:
+    """The number of identities a checkpoint was trained on: the rows of its identity classifier."""
+    with g_pathmgr.open(path, "rb") as f:
+        state = torch.load(f, map_location="cpu", weights_only=False)
+    weights = state.get("model", state).get("classifier.weight") if isinstance(state, dict) else None
+    if weights is None:
+        raise ValueError(f"{path} has no 'classifier.weight' to count the training identities from; "
+                         "set MODEL.NUM_CLASSES to the number the model was trained with")
+    return int(weights.shape[0])
 
 
 class _FlagsAnywhereParser(argparse.ArgumentParser):
@@ -285,12 +297,33 @@ class DefaultTrainer:
         return results or OrderedDict()
 
     @classmethod
+    def evaluate_weights(cls, cfg):
+        """--eval-only: test the checkpoint MODEL.WEIGHTS and write the results to
+        OUTPUT_DIR/eval_results.json. The number of classes comes from the checkpoint's identity
+        classifier, so the training set need not be on this machine."""
+        if not cfg.MODEL.WEIGHTS:
+            raise ValueError("--eval-only needs MODEL.WEIGHTS (a checkpoint .pth) on the command line or in the config.")
+        if cfg.MODEL.NUM_CLASSES == 0:
+            cfg.defrost()
+            cfg.MODEL.NUM_CLASSES = num_classes_in_checkpoint(cfg.MODEL.WEIGHTS)
+        cfg.freeze()
+        model = build_model(cfg)
+        ReidCheckpointer(model).load(cfg.MODEL.WEIGHTS, checkpointables=[])
+        results = cls.test(cfg, model)
+        if comm.is_main_process():
+            path = os.path.join(cfg.OUTPUT_DIR, "eval_results.json")
+            payload = {"weights": cfg.MODEL.WEIGHTS, "results": results}
+            atomic_write_bytes(path, lambda f: f.write(json.dumps(payload, indent=1).encode()))
+            logger.info(f"Evaluation results written to {path}")
+        return results
+
+    @classmethod
     def test(cls, cfg, model, dataset=None):
         dataset = dataset or build_dataset(cfg, cfg.DATASETS.TEST)
         loader = build_test_loader(cfg, dataset)
         evaluator = build_evaluator(cfg, dataset)
         results = inference_on_dataset(model, loader, evaluator)
         if comm.is_main_process() and results:
-            print_results_table(results)
+            logger.info("Evaluation results:\n" + print_results_table(results))
             results.update(evaluate_part_discovery(cfg, model, dataset))  # after the protocol's groups
         return results

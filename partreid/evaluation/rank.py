@@ -119,7 +119,10 @@ def rank_gallery(
                 f"the pids ({q_pids.numel()} queries, {g_pids.numel()} gallery)"
             )
         query_features = F.normalize(query_features.float(), dim=1)
-        gallery_features = F.normalize(gallery_features.float(), dim=1)
+        gallery_features = F.normalize(gallery_features.float(), dim=1).to(query_features.device)
+    # Rank where the features (or distances) are: on a GPU, every tensor below lives there too.
+    device = (distmat if distmat is not None else query_features).device
+    q_pids, g_pids = q_pids.to(device), g_pids.to(device)
     if isinstance(keep, torch.Tensor) and tuple(keep.shape) != (q_pids.numel(), g_pids.numel()):
         raise ValueError(f"keep mask has shape {tuple(keep.shape)}, expected {(q_pids.numel(), g_pids.numel())}")
     if batch_size < 1 or max_rank < 1:
@@ -133,7 +136,7 @@ def rank_gallery(
 
     results = []
     for start in range(0, q_pids.numel(), batch_size):
-        index = torch.arange(start, min(start + batch_size, q_pids.numel()))
+        index = torch.arange(start, min(start + batch_size, q_pids.numel()), device=device)
         if distmat is not None:
             dist = distmat[index].float()
         else:
@@ -144,12 +147,12 @@ def rank_gallery(
             )
         keep_rows = None
         if keep is not None:
-            keep_rows = keep[index] if isinstance(keep, torch.Tensor) else keep(index)
-            keep_rows = keep_rows.to(torch.bool)
+            keep_rows = keep[index.to(keep.device)] if isinstance(keep, torch.Tensor) else keep(index.cpu())
+            keep_rows = keep_rows.to(device=device, dtype=torch.bool)
         results.append(
             _rank_block(dist, keep_rows, query_labels[index], gallery_labels, gallery_ids.numel(), unique_identities, max_rank)
         )
-    return RankingResult(*(torch.cat(parts) for parts in zip(*results)))
+    return RankingResult(*(torch.cat(parts).cpu() for parts in zip(*results)))
 
 
 # Larger than every key of a finite distance: pads match lists and marks removed entries.
@@ -167,7 +170,7 @@ def _ranking_keys(dist: torch.Tensor) -> torch.Tensor:
     bits ^= (bits >> 31) & 0x7FFFFFFF
     keys = bits.long()
     keys <<= 32
-    keys |= torch.arange(dist.shape[1])
+    keys |= torch.arange(dist.shape[1], device=dist.device)
     return keys
 
 
@@ -180,7 +183,7 @@ def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_ide
     is the 1-based rank of match j. AP, INP and the standard CMC follow from these ranks;
     the unique-identity CMC counts identities whose best kept key precedes the best match.
     """
-    num_queries = dist.shape[0]
+    num_queries, device = dist.shape[0], dist.device
     keys = _ranking_keys(dist)
     del dist
     removed = None if keep is None else ~keep
@@ -193,8 +196,8 @@ def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_ide
     valid = num_matches > 0
     width = max(int(num_matches.max()) if num_queries else 0, 1)
     row_start = torch.cumsum(num_matches, 0) - num_matches
-    match_keys = torch.full((num_queries, width), _NO_KEY, dtype=torch.long)
-    match_keys[rows, torch.arange(rows.numel()) - row_start[rows]] = keys[rows, cols]
+    match_keys = torch.full((num_queries, width), _NO_KEY, dtype=torch.long, device=device)
+    match_keys[rows, torch.arange(rows.numel(), device=device) - row_start[rows]] = keys[rows, cols]
     match_keys = match_keys.sort(dim=1).values
 
     # bins[i, j]: kept entries preceded by exactly j matches (j <= width); removed entries
@@ -202,27 +205,28 @@ def _rank_block(dist, keep, query_labels, gallery_labels, num_labels, unique_ide
     preceding = torch.searchsorted(match_keys, keys)
     if removed is not None:
         preceding.masked_fill_(removed, width)
-    preceding += (torch.arange(num_queries) * (width + 1))[:, None]
+    preceding += (torch.arange(num_queries, device=device) * (width + 1))[:, None]
     bins = torch.bincount(preceding.view(-1), minlength=num_queries * (width + 1)).view(num_queries, width + 1)
     del preceding
     match_ranks = bins[:, :width].cumsum(1)  # match_ranks[i, j]: 1-based rank of match j
 
-    slots = torch.arange(width)
+    slots = torch.arange(width, device=device)
     is_slot = slots[None, :] < num_matches[:, None]
-    precision = torch.where(is_slot, (slots + 1).double()[None, :] / match_ranks.double(), torch.zeros((), dtype=torch.float64))
-    ap = torch.where(valid, precision.sum(1) / num_matches.clamp(min=1), torch.zeros((), dtype=torch.float64))
+    zero = torch.zeros((), dtype=torch.float64, device=device)
+    precision = torch.where(is_slot, (slots + 1).double()[None, :] / match_ranks.double(), zero)
+    ap = torch.where(valid, precision.sum(1) / num_matches.clamp(min=1), zero)
     last_rank = match_ranks.gather(1, (num_matches - 1).clamp(min=0)[:, None]).squeeze(1)
-    inp = torch.where(valid, num_matches.double() / last_rank.double(), torch.zeros((), dtype=torch.float64))
+    inp = torch.where(valid, num_matches.double() / last_rank.double(), zero)
 
     if unique_identities:
         if removed is not None:
             keys.masked_fill_(removed, _NO_KEY)
-        best_key = torch.full((num_queries, num_labels), _NO_KEY, dtype=torch.long)
+        best_key = torch.full((num_queries, num_labels), _NO_KEY, dtype=torch.long, device=device)
         best_key.scatter_reduce_(1, gallery_labels.expand(num_queries, -1), keys, "amin")
         # Identities whose best entry is at or before the first match; includes the query's own.
         first_rank = (best_key <= match_keys[:, :1]).sum(1)
     else:
         first_rank = match_ranks[:, 0]
-    ranks = torch.arange(1, max_rank + 1)
+    ranks = torch.arange(1, max_rank + 1, device=device)
     cmc = (valid[:, None] & (first_rank[:, None] <= ranks[None, :])).to(torch.uint8)
     return cmc, ap.float(), inp.float(), valid

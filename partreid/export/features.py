@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..checkpoint import atomic_write_bytes
 from ..data.transforms import read_image, resize, to_chw_tensor
+from ..evaluation.evaluator import fuse_flipped
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +106,10 @@ def _write_chunk(path: str, features: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def _features_of(model, images: torch.Tensor, flip: bool) -> torch.Tensor:
+def _features_of(model, images: torch.Tensor, flip: bool, flip_fusion: str) -> torch.Tensor:
     features = model({"images": images})
     if flip:
-        features = (features + model({"images": images.flip(-1)})) / 2.0
+        features = fuse_flipped(features, model({"images": images.flip(-1)}), flip_fusion)
     return features.float().cpu()
 
 
@@ -123,6 +124,7 @@ def extract_features(
     decoder: str = "opencv",
     num_workers: int = 0,
     flip: bool = False,
+    flip_fusion: str = "mean",
 ) -> np.ndarray:
     """Features (N, D) of `paths` (in order) by `model` in eval mode, saved to `output`
     (.npy or .pt) with the path list; resumes from the chunks of an interrupted run."""
@@ -152,7 +154,7 @@ def extract_features(
                                 num_workers=num_workers, pin_memory=torch.cuda.is_available())
             parts = []
             for images in loader:
-                parts.append(_features_of(model, images, flip))
+                parts.append(_features_of(model, images, flip, flip_fusion))
                 done_images += images.shape[0]
                 now = time.perf_counter()
                 if now - last_log >= _LOG_EVERY_SECONDS or done_images == todo_images:

@@ -13,7 +13,7 @@ BENCHMARKS = os.path.join(REPO, "benchmarks")
 SCRIPT = os.path.join(BENCHMARKS, "gpu_check.py")
 
 RUN_ON_CPU = ["environment", "dataset", "train_bf16", "eval_checkpoint", "mining", "onnx", "speed_model_only",
-              "speed_end_to_end", "sysu_eval", "speed_channels_last"]
+              "speed_end_to_end", "sysu_eval", "deterministic", "speed_channels_last"]
 CUDA_ONLY = ["train_fp16", "speed_amp", "speed_compile", "speed_end_to_end_fp32", "sysu_eval_cuda_features"]
 MEASURED_ON_CPU = ["baseline_model_only", "partmix_model_only", "loader_only", "partmix_e2e", "baseline_e2e",
                    "partmix_e2e_config_workers", "baseline_model_only_nchw", "partmix_model_only_nchw"]

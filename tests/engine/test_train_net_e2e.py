@@ -52,6 +52,11 @@ def test_train_eval_and_resume(data_root, tmp_path):
                 *tiny_synthvi_opts(data_root, str(tmp_path / "eval"), **{"MODEL.WEIGHTS": os.path.join(out, "model_final.pth")})])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mAP" in proc.stdout
+    with open(os.path.join(tmp_path / "eval", "eval_results.json")) as f:
+        written = json.load(f)
+    assert written["weights"].endswith("model_final.pth")
+    assert written["results"]["all_search_1shot"]["mAP"] == pytest.approx(
+        [r for r in rows if "eval/all_search_1shot/mAP" in r][-1]["eval/all_search_1shot/mAP"])
 
 
 def test_same_seed_same_metrics_and_a_rerun_keeps_the_old_metrics(data_root, tmp_path):

@@ -1,5 +1,6 @@
 """L_sep: MPANet's part-separation (diversity) regulariser on the part maps."""
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .build import LOSS_REGISTRY
 
@@ -9,11 +10,16 @@ class PartSeparationLoss(nn.Module):
     """Mean over images and part pairs m < n of the inner product <A_m, A_n> of two part maps
     (summed over the h*w positions, not normalised, as in MPANet's code): overlapping maps are
     penalised so that the M detectors find different body parts. Returns {} without part maps
-    or with fewer than two parts. With the fixed Stripes head the term is a constant."""
+    or with fewer than two parts. With the fixed Stripes head the term is a constant.
+
+    With MODEL.LOSSES.SEP.NORMALIZE the maps are scaled to unit L2 norm first, so the term is the
+    mean cosine similarity of two maps: it asks the maps to lie apart without rewarding a map for
+    fading out, which the un-normalised product does (it falls with every map's strength)."""
 
     def __init__(self, cfg):
         super().__init__()
         self.weight = cfg.MODEL.LOSSES.SEP.WEIGHT
+        self.normalize = cfg.MODEL.LOSSES.SEP.NORMALIZE
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         maps = outputs.get("part_maps")
@@ -21,6 +27,8 @@ class PartSeparationLoss(nn.Module):
             return {}
         b, m = maps.shape[:2]
         flat = maps.float().reshape(b, m, -1)
+        if self.normalize:
+            flat = F.normalize(flat, dim=2, eps=1e-6)
         gram = flat @ flat.transpose(1, 2)
         overlap = gram.triu(diagonal=1).sum() / (b * m * (m - 1) / 2)
         return {"loss_sep": self.weight * overlap}

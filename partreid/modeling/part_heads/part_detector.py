@@ -8,25 +8,37 @@ from .build import PART_HEAD_REGISTRY
 @PART_HEAD_REGISTRY.register()
 class PartDetector(nn.Module):
     """M sigmoid part maps A_m = sigmoid(W_m * F + b_m) from a 1x1 conv, part descriptors
-    p_m = GAP(A_m * F) and the global descriptor g = GAP(F).
+    p_m = pool(A_m * F) and the global descriptor g = GAP(F).
 
-    The weighted pooling is normalised by the map area h*w, not by sum(A_m), exactly as
-    MPANet does (avg_pool2d of A_m * F): a part that is barely present yields a small
-    descriptor rather than an amplified one, which keeps weak detections from dominating."""
+    MODEL.PART_HEAD.POOLING chooses the normaliser of the weighted pooling:
+    - "area" (MPANet): sum(A_m * F) / (h*w). A barely present part yields a small descriptor
+      rather than an amplified one. But the descriptor's scale then follows the map's mass, so
+      any loss on the raw descriptor (centre-cluster) can shrink by shrinking the map, while the
+      BN-neck hides that scale from the classifiers: maps can die with nothing to stop them.
+    - "mass": sum(A_m * F) / sum(A_m), a weighted mean of the features under the map. The
+      descriptor no longer depends on the map's overall strength, only on where it lies."""
+
+    POOLINGS = ("area", "mass")
 
     def __init__(self, cfg, in_channels: int):
         super().__init__()
         num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
         if num_parts < 1:
             raise ValueError(f"MODEL.PART_HEAD.NUM_PARTS={num_parts!r}: PartDetector needs at least 1 part")
+        if cfg.MODEL.PART_HEAD.POOLING not in self.POOLINGS:
+            raise ValueError(f"MODEL.PART_HEAD.POOLING={cfg.MODEL.PART_HEAD.POOLING!r}: expected one of {self.POOLINGS}")
         self.num_parts = num_parts
+        self.pooling = cfg.MODEL.PART_HEAD.POOLING
         self.detector = nn.Conv2d(in_channels, num_parts, kernel_size=1, bias=True)
         nn.init.constant_(self.detector.bias, 0.0)
 
     def forward(self, features: torch.Tensor) -> dict:
         maps = torch.sigmoid(self.detector(features))
-        area = features.shape[2] * features.shape[3]
-        parts = torch.einsum("bmhw,bchw->bmc", maps, features) / area
+        weighted = torch.einsum("bmhw,bchw->bmc", maps, features)
+        if self.pooling == "area":
+            parts = weighted / (features.shape[2] * features.shape[3])
+        else:
+            parts = weighted / maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]
         return {
             "part_maps": maps,
             "part_descriptors": parts,
