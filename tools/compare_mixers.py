@@ -37,7 +37,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    command = " ".join(shlex.quote(a) for a in ["python", "tools/compare_mixers.py", *(sys.argv[1:] if argv is None else argv)])
+    argv = sys.argv[1:] if argv is None else argv
+    command = " ".join(shlex.quote(a) for a in ["python", "tools/compare_mixers.py", *argv])
     return run_comparison(args.configs, args.seeds, args.output_dir, args.opts, reference=args.reference,
                           group=args.group, metrics=args.metrics, confidence=args.confidence, command=command)
 

@@ -88,6 +88,9 @@ _C.MODEL.PART_HEAD.NUM_PARTS = 6
 # follows its map's strength), "mass" by sum(A_m) (a weighted mean: the scale is independent of
 # the map's strength, so no loss on the descriptor can lower it by shrinking the map).
 _C.MODEL.PART_HEAD.POOLING = "area"
+# PartDetector's maps from its 1x1-conv logits: "sigmoid" (MPANet: independent maps that may
+# overlap or fade out) or "softmax" (M part maps and a background map compete for each position).
+_C.MODEL.PART_HEAD.ACTIVATION = "sigmoid"
 
 _C.MODEL.CLASSIFIER = CN()
 # Momentum of the EMA "mean" modality classifiers used by the modality learning loss:

@@ -258,8 +258,9 @@ def format_report(summary: dict) -> str:
              "batches only: an image- or feature-mixed batch logs none):", "",
              tabulate(rows, headers=["arm"] + list(FIT_COLUMNS.values()), tablefmt="github"), ""]
     rows = [[arm] + [_fmt_ci(a["paired"].get(n)) for n in names] for arm, a in arms.items() if arm != ref]
-    text += [f"Paired difference to `{ref}` (mean over seeds [{level} t-interval]):", "",
-             tabulate(rows, headers=["arm"] + [f"Δ {n}" for n in names], tablefmt="github"), ""]
+    if rows:
+        text += [f"Paired difference to `{ref}` (mean over seeds [{level} t-interval]):", "",
+                 tabulate(rows, headers=["arm"] + [f"Δ {n}" for n in names], tablefmt="github"), ""]
     diag_arms = [arm for arm, a in arms.items() if a["diagnostics"]]
     if diag_arms:
         keys = list(dict.fromkeys(k for arm in diag_arms for k in arms[arm]["diagnostics"]))
@@ -314,6 +315,14 @@ def run_state(run_dir: str) -> str:
     if os.path.isfile(metrics) and final_evaluation(read_metrics(metrics)) is not None:
         return "finished"
     return "unevaluated"
+
+
+def _config_id(config: str) -> str:
+    """The config's path relative to the repository when it lies inside (so that a comparison
+    continues from another checkout of the repository), else absolute."""
+    path = os.path.abspath(config)
+    inside = os.path.commonpath([path, REPO_ROOT]) == REPO_ROOT
+    return os.path.relpath(path, REPO_ROOT) if inside else path
 
 
 def _check_record(run_dir: str, record: dict) -> dict:
@@ -420,8 +429,7 @@ def ensure_run(config: str, seed: int, run_dir: str, opts: Sequence[str]) -> Non
     then measure its training-set accuracy at the mixer's start and at the end
     (`training_set_accuracy`). Both, and the wall time spent here ("wall_s"), go into the run's
     comparison.json."""
-    record = _check_record(run_dir, {"config": os.path.abspath(config), "seed": seed, "opts": list(opts),
-                                     "wall_s": 0.0})
+    record = _check_record(run_dir, {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 0.0})
     state = run_state(run_dir)
     if state == "finished" and "train_set_acc" in record:
         logger.info(f"{run_dir}: finished, read back")

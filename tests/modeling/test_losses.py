@@ -167,5 +167,15 @@ def test_part_separation_loss():
     assert term.item() == pytest.approx(1.0 / 6 * 0.5, abs=1e-6)
 
 
+def test_normalised_part_separation_is_the_mean_cosine_and_ignores_strength():
+    cfg = get_cfg()
+    cfg.MODEL.LOSSES.SEP.NORMALIZE = True
+    cfg.MODEL.LOSSES.SEP.WEIGHT = 1.0
+    maps = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]).view(1, 2, 1, 3)
+    term = PartSeparationLoss(cfg)({"part_maps": maps}, {})["loss_sep"]
+    assert term.item() == pytest.approx(1 / 2 ** 0.5, abs=1e-6)  # cos([1,1,0], [1,0,0])
+    assert PartSeparationLoss(cfg)({"part_maps": 0.01 * maps}, {})["loss_sep"].item() == pytest.approx(term.item())
+
+
 def test_part_separation_loss_without_maps():
     assert PartSeparationLoss(get_cfg())({"part_maps": None}, {}) == {}

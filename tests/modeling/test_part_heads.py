@@ -32,3 +32,40 @@ def test_stripes_need_enough_rows(tiny_cfg):
     tiny_cfg.MODEL.PART_HEAD.NUM_PARTS = 6
     with pytest.raises(ValueError, match="NUM_PARTS"):
         Stripes(tiny_cfg, in_channels=2)(torch.randn(1, 2, 4, 2))
+
+
+def test_mass_pooling_is_a_weighted_mean_blind_to_the_map_strength(tiny_cfg):
+    tiny_cfg.MODEL.PART_HEAD.NUM_PARTS = 2
+    tiny_cfg.MODEL.PART_HEAD.POOLING = "mass"
+    head = PartDetector(tiny_cfg, in_channels=8)
+    features = torch.randn(2, 8, 6, 4)
+    out = head(features)
+    maps = out["part_maps"]
+    expected = (maps[0, 1][None] * features[0]).sum(dim=(1, 2)) / maps[0, 1].sum()
+    torch.testing.assert_close(out["part_descriptors"][0, 1], expected)
+    # weakening every map by a common bias shift leaves the descriptors nearly unchanged
+    # under "mass" pooling; under "area" pooling they shrink with the maps
+    with torch.no_grad():
+        head.detector.bias.fill_(-6.0)
+    weak = head(features)["part_descriptors"]
+    assert weak.abs().sum() > 0.5 * out["part_descriptors"].abs().sum()
+    head.pooling = "area"
+    assert head(features)["part_descriptors"].abs().sum() < 0.05 * out["part_descriptors"].abs().sum()
+
+
+def test_softmax_maps_share_each_position_with_a_background_map(tiny_cfg):
+    tiny_cfg.MODEL.PART_HEAD.NUM_PARTS = 3
+    tiny_cfg.MODEL.PART_HEAD.ACTIVATION = "softmax"
+    head = PartDetector(tiny_cfg, in_channels=8)
+    assert head.detector.out_channels == 4  # 3 parts + background
+    maps = head(torch.randn(2, 8, 6, 4))["part_maps"]
+    assert maps.shape == (2, 3, 6, 4) and maps.min() >= 0
+    assert (maps.sum(dim=1) < 1).all()  # the background map holds the rest
+
+
+def test_part_detector_rejects_unknown_choices(tiny_cfg):
+    for key, value in (("POOLING", "max"), ("ACTIVATION", "relu")):
+        cfg = tiny_cfg.clone()
+        cfg.MODEL.PART_HEAD[key] = value
+        with pytest.raises(ValueError, match=f"MODEL.PART_HEAD.{key}"):
+            PartDetector(cfg, in_channels=8)

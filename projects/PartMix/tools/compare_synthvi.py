@@ -44,7 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--split", choices=sorted(SPLITS), required=True,
                    help="val: test on the validation identities (choosing settings); test: the report")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--arms", nargs="+", choices=ARMS, default=ARMS, help="a subset of the arms (the first is the reference)")
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=ARMS,
+                   help="a subset of the arms (the first is the reference)")
     p.add_argument("--output-dir", default=None, help="default: output/partmix_comparison/<split>")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every run")
     return p.parse_args(argv)
