@@ -10,6 +10,7 @@ def get_registered(registry: Registry, name: str, key: str = ""):
         where = f" (config key {key})" if key else ""
         raise KeyError(
             f"No object named '{name}' in the {registry._name} registry{where}. Registered: {known}. "
-            "If it lives in a project, import the project (or add it to --project) before building."
+            "If it lives in a project, list the project's module in the config's PROJECTS key (or import it) before "
+            "building."
         )
     return registry.get(name)
