@@ -16,6 +16,7 @@ setup(
         "fvcore>=0.1.5,<0.2",
         "iopath>=0.1.9,<0.2",
         "yacs>=0.1.8,<0.2",
+        "PyYAML>=5.1,<7",
         "numpy>=1.24,<3",
         "opencv-python-headless>=4.8,<6",
         "pillow>=9.0,<14",

@@ -67,3 +67,23 @@ def run_train_net(args, timeout=600, threads=1, extra_env=None):
     returns the CompletedProcess (stdout, stderr captured)."""
     return subprocess.run([sys.executable, TRAIN_NET, *args], cwd=REPO_ROOT, env=train_net_env(threads, extra_env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def toy_training_batch(epoch: int, iteration=None) -> dict:
+    """A training batch of 2 identities x 4 images (2 visible + 2 infrared each) at 32x16, as
+    the loader yields it; the pixels are seeded by `iteration` (0 without one), which is also
+    put in the batch when given (the mixers reseed from it)."""
+    import torch
+
+    g = torch.Generator().manual_seed(iteration or 0)
+    batch = {
+        "images": torch.randint(0, 256, (8, 3, 32, 16), dtype=torch.uint8, generator=g),
+        "targets": torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]),
+        "camids": torch.zeros(8, dtype=torch.long),
+        "modalities": torch.tensor([0, 0, 1, 1] * 2),
+        "indices": torch.arange(8),
+        "epoch": epoch,
+    }
+    if iteration is not None:
+        batch["iteration"] = iteration
+    return batch

@@ -11,6 +11,7 @@ from partmix.mixer import NEAR_COPY_COSINE
 from partreid.config.config import setup_cfg
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils.events import EventStorage
+from partreid.utils.testing import toy_training_batch
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "synthvi_partmix.yaml")
 
@@ -23,19 +24,6 @@ def _model(period=1, **opts):
     return build_model(cfg).train(), cfg
 
 
-def _batch(epoch, iteration):
-    g = torch.Generator().manual_seed(iteration)
-    return {
-        "images": torch.randint(0, 256, (8, 3, 32, 16), dtype=torch.uint8, generator=g),
-        "targets": torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]),
-        "camids": torch.zeros(8, dtype=torch.long),
-        "modalities": torch.tensor([0, 0, 1, 1] * 2),
-        "indices": torch.arange(8),
-        "epoch": epoch,
-        "iteration": iteration,
-    }
-
-
 def _entropy(logits):
     log_p = F.log_softmax(logits, dim=-1)
     return -(log_p.exp() * log_p).sum(-1)
@@ -44,7 +32,7 @@ def _entropy(logits):
 @pytest.mark.parametrize("mining", ["entropy", "random"])
 def test_statistics_agree_with_the_built_samples(mining):
     model, cfg = _model(**{"PARTMIX.MINING": mining})
-    batch = _batch(cfg.MODEL.MIXER.START_EPOCH, 0)
+    batch = toy_training_batch(cfg.MODEL.MIXER.START_EPOCH, 0)
     with torch.no_grad():
         outputs = model.training_outputs(model.preprocess(batch["images"]), batch)
     stats = model.mixer.statistics(outputs, model)
@@ -73,7 +61,7 @@ def test_statistics_agree_with_the_built_samples(mining):
 
 def test_diagnostics_are_logged_with_the_right_gradient_norms():
     model, cfg = _model(period=2)
-    batch = _batch(cfg.MODEL.MIXER.START_EPOCH, iteration=3)
+    batch = toy_training_batch(cfg.MODEL.MIXER.START_EPOCH, iteration=3)
     with EventStorage(3) as storage:
         terms = model(batch)
         logged = {k: v for k, (v, _) in storage.latest().items() if k.startswith("partmix/")}
@@ -89,7 +77,7 @@ def test_diagnostics_are_logged_with_the_right_gradient_norms():
         assert logged[f"partmix/{key}"] == pytest.approx(norm, rel=1e-4)
 
     with EventStorage(4) as storage:  # (4 + 1) % 2 != 0: not a diagnostics iteration
-        model(_batch(cfg.MODEL.MIXER.START_EPOCH, iteration=4))
+        model(toy_training_batch(cfg.MODEL.MIXER.START_EPOCH, iteration=4))
         assert not any(k.startswith("partmix/") for k in storage.latest())
 
 
@@ -100,7 +88,7 @@ def test_training_is_bitwise_the_same_with_and_without_diagnostics():
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         with EventStorage(0):
             for it in range(2):
-                loss = sum(model(_batch(cfg.MODEL.MIXER.START_EPOCH, it)).values())
+                loss = sum(model(toy_training_batch(cfg.MODEL.MIXER.START_EPOCH, it)).values())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -6,6 +6,7 @@ import torch
 
 from partreid.config.config import setup_cfg
 from partreid.modeling.meta_arch.build import build_model
+from partreid.utils.testing import toy_training_batch
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -19,23 +20,11 @@ def _tiny_model(mixer="PartMix"):
     return build_model(cfg).train(), cfg
 
 
-def _batch(epoch):
-    g = torch.Generator().manual_seed(0)
-    return {
-        "images": torch.randint(0, 256, (8, 3, 32, 16), dtype=torch.uint8, generator=g),
-        "targets": torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]),
-        "camids": torch.zeros(8, dtype=torch.long),
-        "modalities": torch.tensor([0, 0, 1, 1] * 2),
-        "indices": torch.arange(8),
-        "epoch": epoch,
-    }
-
-
 def test_partmix_terms_appear_after_the_warmup_and_train_the_backbone():
     model, cfg = _tiny_model()
-    warmup = model(_batch(epoch=0))
+    warmup = model(toy_training_batch(epoch=0))
     assert "loss_cont" not in warmup and "loss_aid" not in warmup
-    terms = model(_batch(epoch=cfg.MODEL.MIXER.START_EPOCH))
+    terms = model(toy_training_batch(epoch=cfg.MODEL.MIXER.START_EPOCH))
     assert {"loss_cont", "loss_aid", "loss_id"} <= set(terms)
     assert all(torch.isfinite(v) for v in terms.values())
     (terms["loss_cont"] + terms["loss_aid"]).backward()
@@ -45,7 +34,7 @@ def test_partmix_terms_appear_after_the_warmup_and_train_the_backbone():
 
 def test_mixer_outputs_follow_the_contract():
     model, cfg = _tiny_model()
-    batch = _batch(epoch=cfg.MODEL.MIXER.START_EPOCH)
+    batch = toy_training_batch(epoch=cfg.MODEL.MIXER.START_EPOCH)
     outputs = model.training_outputs(model.preprocess(batch["images"]), batch)
     dim = model.feature_dim
     assert outputs["partmix_positives"].shape == (8, cfg.PARTMIX.NUM_POS, dim)
