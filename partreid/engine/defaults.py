@@ -21,8 +21,7 @@ with warnings.catch_warnings():
 from ..checkpoint import ReidCheckpointer, atomic_write_bytes
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, iters_per_epoch
-from ..evaluation import (build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset,
-                          print_results_table)
+from ..evaluation import build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset
 from .. import modeling  # noqa: F401  (registers the built-in components)
 from ..modeling.meta_arch.build import build_model, resolve_device
 from ..solver import EpochSchedule, build_lr_scheduler, build_optimizer
@@ -324,6 +323,5 @@ class DefaultTrainer:
         evaluator = build_evaluator(cfg, dataset)
         results = inference_on_dataset(model, loader, evaluator)
         if comm.is_main_process() and results:
-            logger.info("Evaluation results:\n" + print_results_table(results))
             results.update(evaluate_part_discovery(cfg, model, dataset))  # after the protocol's groups
         return results

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from partreid.utils.testing import REPO_ROOT, TRAIN_NET, run_train_net, train_net_env
+from partreid.utils.visualization import read_metrics, save_training_curves
 
 DEMO_CONFIG = os.path.join(REPO_ROOT, "projects", "PartMix", "configs", "synthvi_partmix.yaml")
 # Quantities of a run that must repeat exactly (timings, naturally, do not).
@@ -113,3 +114,7 @@ def test_sigkill_and_resume_matches_the_uninterrupted_demo_run(reference, tmp_pa
     assert [r for r in before if r["iteration"] <= checkpoint_iter] + rows(side[0]) == before
     assert all(r["iteration"] > checkpoint_iter for r in rows(side[0]))
     assert_same_weights(final_weights(ref_out), final_weights(out))
+    # the curves tool reads the resumed file as one run, each iteration once
+    read = read_metrics(metrics)
+    assert [r["iteration"] for r in read if "total_loss" in r] == list(range(max(iterations) + 1))
+    assert os.path.isfile(save_training_curves(read, str(tmp_path / "curves.png")))

@@ -165,3 +165,25 @@ def test_materialised_candidates_carry_gradients_to_anchor_and_donor():
     assert parts.grad[0, 0].abs().sum() > 0 and parts.grad[0, 1].abs().sum() == 0  # anchor kept part 0
     assert parts.grad[2, 1].abs().sum() > 0  # donor gave part 1
     assert global_desc.grad[0].abs().sum() > 0
+
+
+def test_candidate_gradients_repeat_exactly_with_several_threads():
+    """Donors repeat across anchors: gathering them by advanced indexing would accumulate the
+    backward with atomic adds on the CPU, and gradients would change from run to run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, 2))
+    try:
+        g = torch.Generator().manual_seed(0)
+        parts = torch.randn(32, 4, 512, generator=g, requires_grad=True)
+        global_desc = torch.randn(32, 512, generator=g, requires_grad=True)
+        donors = torch.randint(0, 32, (32, 22), generator=g)
+        part_sets = torch.rand(32, 22, 4, generator=g) < 0.3
+        upstream = torch.randn(32, 22, 5 * 512, generator=g)
+        grads = []
+        for _ in range(6):
+            parts.grad = None
+            (materialise_candidates(parts, global_desc, donors, part_sets, "anchor") * upstream).sum().backward()
+            grads.append(parts.grad.clone())
+        assert all(torch.equal(grad, grads[0]) for grad in grads)
+    finally:
+        torch.set_num_threads(threads)
