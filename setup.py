@@ -26,5 +26,9 @@ setup(
         "scipy>=1.10,<2",
         "matplotlib>=3.7,<4",
     ],
-    extras_require={"dev": ["pytest>=8.0,<10", "onnx>=1.15,<2", "onnxruntime>=1.17,<2"]},
+    # tensorboard is optional: the writers add TensorBoard event files when it is installed.
+    extras_require={
+        "dev": ["pytest>=8.0,<10", "onnx>=1.15,<2", "onnxruntime>=1.17,<2"],
+        "tensorboard": ["tensorboard>=2.10,<3"],
+    },
 )

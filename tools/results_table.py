@@ -29,7 +29,7 @@ from collections import OrderedDict
 import yaml
 from tabulate import tabulate
 
-from partreid.utils.visualization import read_metrics
+from partreid.utils.events import read_metrics
 
 METRICS = (("Rank-1", "R1"), ("Rank-10", "R10"), ("Rank-20", "R20"), ("mAP", "mAP"), ("mINP", "mINP"))
 # dataset -> [(result group, column title)], in the papers' order

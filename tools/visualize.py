@@ -31,6 +31,7 @@ from partreid.data import INFRARED, VISIBLE, ReidImageDataset, build_dataset, co
 from partreid.evaluation.part_discovery import PART_DISCOVERY_GROUP, evaluate_part_discovery, matched_parts
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils import visualization as vis
+from partreid.utils.events import read_metrics
 from partreid.utils.logger import setup_logger
 
 logger = logging.getLogger("partreid.visualize")
@@ -159,7 +160,7 @@ def cmd_retrieval(args):
 
 def cmd_curves(args):
     path = args.run_dir if args.run_dir.endswith(".json") else os.path.join(args.run_dir, "metrics.json")
-    vis.save_training_curves(vis.read_metrics(path), args.output)
+    vis.save_training_curves(read_metrics(path), args.output)
 
 
 def build_parser() -> argparse.ArgumentParser:

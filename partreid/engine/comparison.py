@@ -30,6 +30,8 @@ import yaml
 from scipy import stats as scipy_stats
 from tabulate import tabulate
 
+from ..utils.events import read_metrics
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,18 +55,16 @@ def arm_name(config: str) -> str:
 # ---------------------------------------------------------------------------- reading runs
 
 
-def read_metrics(path: str) -> Dict[int, Dict[str, float]]:
-    """The numbers of metrics.json as {iteration: {name: value}} (text entries are left out).
-    Later lines win: a resumed run logs again the iterations between its checkpoint and the
-    interruption."""
+def metrics_by_iteration(path: str) -> Dict[int, Dict[str, float]]:
+    """The numbers of metrics.json as {iteration: {name: value}} (text entries are left out);
+    {} for a file with nothing in it yet. Later rows of an iteration win."""
+    if not os.path.getsize(path):
+        return {}
     rows: Dict[int, Dict[str, float]] = {}
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                row = json.loads(line)
-                numbers = {k: float(v) for k, v in row.items()
-                           if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "iteration"}
-                rows.setdefault(int(row["iteration"]), {}).update(numbers)
+    for row in read_metrics(path):
+        numbers = {k: float(v) for k, v in row.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "iteration"}
+        rows.setdefault(int(row["iteration"]), {}).update(numbers)
     return rows
 
 
@@ -107,7 +107,7 @@ def summarise_run(run_dir: str, group: Optional[str], metrics: Sequence[str]) ->
     augmented batches of the epoch before the mixer starts and of the last epoch);
     "diagnostics" (mean of every other namespaced scalar, e.g. partmix/*, from the mixer's start
     on) and "losses" ({iteration: total_loss} before the mixer starts, for the pairing check)."""
-    rows = read_metrics(os.path.join(run_dir, "metrics.json"))
+    rows = metrics_by_iteration(os.path.join(run_dir, "metrics.json"))
     evaluation = final_evaluation(rows)
     if evaluation is None:
         raise RuntimeError(f"{run_dir}/metrics.json holds no final evaluation")
@@ -312,7 +312,7 @@ def run_state(run_dir: str) -> str:
     metrics = os.path.join(run_dir, "metrics.json")
     if not os.path.isfile(os.path.join(run_dir, "model_final.pth")):
         return "incomplete"
-    if os.path.isfile(metrics) and final_evaluation(read_metrics(metrics)) is not None:
+    if os.path.isfile(metrics) and final_evaluation(metrics_by_iteration(metrics)) is not None:
         return "finished"
     return "unevaluated"
 
@@ -366,7 +366,7 @@ def evaluate_final_model(run_dir: str) -> None:
 
     cfg, model, _ = _load_run_model(run_dir, os.path.join(run_dir, "model_final.pth"))
     results = DefaultTrainer.test(cfg, model)
-    rows = read_metrics(os.path.join(run_dir, "metrics.json"))
+    rows = metrics_by_iteration(os.path.join(run_dir, "metrics.json"))
     last = max(it for it, row in rows.items() if "total_loss" in row)
     with open(os.path.join(run_dir, "metrics.json"), "a") as f:
         row = {"iteration": last, **{f"eval/{k}": v for k, v in flatten_results(results).items()}}

@@ -11,6 +11,7 @@ import logging
 import os
 import statistics
 from collections import defaultdict, deque
+from typing import Dict, List
 
 _CURRENT_STORAGE = []
 
@@ -93,6 +94,31 @@ class JSONWriter:
 
     def close(self):
         pass
+
+
+def read_metrics(path: str) -> List[Dict[str, float]]:
+    """The rows of a metrics.json (one JSON object per line, as partreid's JSONWriter writes)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist (expected OUTPUT_DIR/metrics.json of a training run)")
+    rows = []
+    with open(path) as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                # the last line of a killed run may be cut short: keep everything before it
+                if not f.read().strip():
+                    break
+                raise ValueError(f"{path}, line {number}: not a JSON object ({e})") from e
+            if not isinstance(row, dict) or "iteration" not in row:
+                raise ValueError(f"{path}, line {number}: expected an object with an 'iteration' key")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path} holds no metrics rows")
+    return rows
+
 
 
 class TensorboardWriter:

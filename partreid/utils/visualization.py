@@ -5,7 +5,6 @@ Every function draws on a standalone `matplotlib.figure.Figure` (Agg canvas, no 
 works headless, changes no global backend, and writes a PNG whose pixel size is fixed by the
 arguments (documented per function): scripts and tests can rely on it.
 """
-import json
 import math
 import os
 from collections import defaultdict
@@ -245,30 +244,6 @@ def save_retrieval_grid(
                 spine.set_linewidth(4)
             ax.set_xlabel(label, fontsize=6.5, labelpad=2)
     return _save(fig, path)
-
-
-def read_metrics(path: str) -> List[Dict[str, float]]:
-    """The rows of a metrics.json (one JSON object per line, as partreid's JSONWriter writes)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} does not exist (expected OUTPUT_DIR/metrics.json of a training run)")
-    rows = []
-    with open(path) as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                # the last line of a killed run may be cut short: keep everything before it
-                if not f.read().strip():
-                    break
-                raise ValueError(f"{path}, line {number}: not a JSON object ({e})") from e
-            if not isinstance(row, dict) or "iteration" not in row:
-                raise ValueError(f"{path}, line {number}: expected an object with an 'iteration' key")
-            rows.append(row)
-    if not rows:
-        raise ValueError(f"{path} holds no metrics rows")
-    return rows
 
 
 def _series(rows: List[dict]) -> Dict[str, List[tuple]]:

@@ -15,7 +15,7 @@ from partreid.engine.comparison import (
     final_evaluation,
     paired_differences,
     pairing_check,
-    read_metrics,
+    metrics_by_iteration,
     summarise,
     t_interval,
 )
@@ -67,12 +67,12 @@ def test_reading_a_resumed_run_keeps_the_last_values(tmp_path):
              {"iteration": 1, "total_loss": 2.5},  # ...then a resume rewrites iteration 1
              {"iteration": 2, "total_loss": 1.0}]
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    rows = read_metrics(str(path))
+    rows = metrics_by_iteration(str(path))
     assert rows[1] == {"total_loss": 2.5, "eval/g/mAP": 5.0}
     assert final_evaluation(rows) is None  # the last training iteration has no evaluation yet
     with open(path, "a") as f:
         f.write(json.dumps({"iteration": 2, "eval/g/mAP": 7.0}) + "\n")
-    assert final_evaluation(read_metrics(str(path))) == {"g/mAP": 7.0}
+    assert final_evaluation(metrics_by_iteration(str(path))) == {"g/mAP": 7.0}
 
 
 def _compare(args, threads=1):

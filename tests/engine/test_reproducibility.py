@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from partreid.utils.testing import REPO_ROOT, TRAIN_NET, run_train_net, train_net_env
-from partreid.utils.visualization import read_metrics, save_training_curves
+from partreid.utils.events import read_metrics
+from partreid.utils.visualization import save_training_curves
 
 DEMO_CONFIG = os.path.join(REPO_ROOT, "projects", "PartMix", "configs", "synthvi_partmix.yaml")
 # Quantities of a run that must repeat exactly (timings, naturally, do not).

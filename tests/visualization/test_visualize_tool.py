@@ -119,17 +119,6 @@ def test_tsne_rejects_too_few_points():
         vis.tsne(np.zeros((3, 5)))
 
 
-def test_read_metrics_tolerates_a_cut_last_line_and_names_bad_lines(tmp_path):
-    path = tmp_path / "metrics.json"
-    path.write_text('{"iteration": 0, "lr": 1}\n{"iteration": 1, "lr"')
-    assert vis.read_metrics(str(path)) == [{"iteration": 0, "lr": 1}]
-    path.write_text('{"iteration": 0}\nnot json\n{"iteration": 2}\n')
-    with pytest.raises(ValueError, match=r"metrics.json, line 2"):
-        vis.read_metrics(str(path))
-    with pytest.raises(FileNotFoundError, match="OUTPUT_DIR/metrics.json"):
-        vis.read_metrics(str(tmp_path / "missing.json"))
-
-
 def test_curves_keep_the_last_value_of_a_repeated_iteration():
     rows = [{"iteration": 3, "total_loss": 9.0}, {"iteration": 3, "total_loss": 1.0}, {"iteration": 4, "total_loss": 2.0}]
     assert vis._series(rows)["total_loss"] == [(3, 1.0), (4, 2.0)]
