@@ -2,7 +2,6 @@
 (ResNet-18, learned part maps, PartMix), and a run killed with SIGKILL then resumed ends where
 the uninterrupted run ends. Runs are short (12 iterations at the demo's 128x64 and batch 32)."""
 import glob
-import json
 import os
 import signal
 import subprocess
@@ -42,8 +41,8 @@ def train(args):
 
 
 def rows(path):
-    with open(path) as f:
-        return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in f if line.strip()]
+    """metrics.json's rows without the timings (a row being written by a live run is left out)."""
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in read_metrics(path)]
 
 
 def final_weights(out_dir):
@@ -91,7 +90,7 @@ def test_sigkill_and_resume_matches_the_uninterrupted_demo_run(reference, tmp_pa
         pointer, metrics = os.path.join(out, "last_checkpoint"), os.path.join(out, "metrics.json")
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
-            if os.path.exists(pointer) and os.path.exists(metrics):
+            if os.path.exists(pointer) and os.path.exists(metrics) and os.path.getsize(metrics):
                 checkpoint_iter = int(open(pointer).read()[len("model_"):-len(".pth")])
                 if any(r["iteration"] > checkpoint_iter for r in rows(metrics)):
                     break
