@@ -1,17 +1,21 @@
 #!/usr/bin/env python
-"""Training and inference throughput of the PartMix model; writes BENCHMARKS.md's
-"Training" and "Inference" sections in place (other sections are kept).
+"""Training and inference throughput of a method's model (--config) against a baseline
+(--baseline-config); writes BENCHMARKS.md's "Training" and "Inference" sections in place (other
+sections are kept). Any project's configs work; PartMix's, with its goal of a step at most 1.15x
+the baseline's:
 
     # CPU (reduced size: ResNet-18, 128x64, batch 32)
-    python benchmarks/bench_train.py
-    # GPU (paper size)
-    python benchmarks/bench_train.py --depth 50 --size 384 128 --batch 128 --iters 30
+    python benchmarks/bench_train.py --config projects/PartMix/configs/synthvi_partmix.yaml \
+        --baseline-config projects/PartMix/configs/synthvi_baseline.yaml --goal-ratio 1.15
+    # GPU (paper size): the same with --depth 50 --size 384 128 --batch 128 --iters 30
 
 Measured, each after --warmup untimed iterations, median step time over --iters:
   * model-only training step (a synthetic uint8 batch held in memory, the real SimpleTrainer
-    step: forward, losses, backward, optimizer, AMP as configured) for PartMix and the baseline,
-    and their ratio (goal <= 1.15x); also PartMix with MODEL.CHANNELS_LAST flipped;
-  * loader-only: batches/s of build_train_loader on SynthVI (decode + augment + collate);
+    step: forward, losses, backward, optimizer, AMP as configured) for the method and the
+    baseline, and their ratio (against --goal-ratio when given); also the method with
+    MODEL.CHANNELS_LAST flipped;
+  * loader-only: batches/s of build_train_loader on the method's training set (decode + augment
+    + collate);
   * end-to-end training step with that loader;
   * inference: features/s of the eval forward on synthetic batches and through the test loader.
 """
@@ -36,19 +40,23 @@ from partreid.solver import build_optimizer
 from partreid.utils.env import seed_all_rng
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PARTMIX_CFG = os.path.join(REPO, "projects", "PartMix", "configs", "synthvi_partmix.yaml")
-BASELINE_CFG = os.path.join(REPO, "projects", "PartMix", "configs", "synthvi_baseline.yaml")
-GOAL_RATIO = 1.15
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv=None, description=__doc__, baseline=True):
+    """The benchmarks' shared arguments; `baseline` adds --baseline-config and --goal-ratio."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, metavar="FILE", help="YAML config of the model to time")
+    if baseline:
+        parser.add_argument("--baseline-config", required=True, metavar="FILE",
+                            help="YAML config of the model it is compared with")
+        parser.add_argument("--goal-ratio", type=float, default=None,
+                            help="largest accepted model / baseline step-time ratio, reported as met or not")
     parser.add_argument("--depth", type=int, default=18, help="ResNet depth")
     parser.add_argument("--size", type=int, nargs=2, default=[128, 64], metavar=("H", "W"), help="input size")
     parser.add_argument("--batch", type=int, default=32, help="training batch (a multiple of NUM_INSTANCES=4)")
     parser.add_argument("--iters", type=int, default=6, help="timed iterations per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations before each measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating PartMix/baseline rounds (best kept)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating model/baseline rounds (best kept)")
     parser.add_argument("--eval-images", type=int, default=512, help="images per inference measurement")
     parser.add_argument("--output", default=os.path.join(REPO, "BENCHMARKS.md"), help="markdown file to update")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -57,7 +65,7 @@ def parse_args(argv=None):
 
 
 def bench_cfg(config_file, args, **overrides):
-    """The SynthVI config at the benchmark's size, with the mixer active from iteration 0."""
+    """The config at the benchmark's size, with the mixer active from iteration 0."""
     instances = 4
     if args.batch % instances:
         raise ValueError(f"--batch {args.batch} must be a multiple of DATALOADER.NUM_INSTANCES={instances}")
@@ -184,24 +192,32 @@ def replace_section(text, title, body):
     return text.rstrip() + "\n\n" + section
 
 
+def arm_name(config_file):
+    """A config's name in the tables: its file name without the extension."""
+    return os.path.splitext(os.path.basename(config_file))[0]
+
+
 def main(argv=None):
     args = parse_args(argv)
     command = "python benchmarks/bench_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    partmix_cfg = bench_cfg(PARTMIX_CFG, args)
-    dataset = build_dataset(partmix_cfg, partmix_cfg.DATASETS.TRAIN)
+    method, baseline = arm_name(args.config), arm_name(args.baseline_config)
+    if method == baseline:
+        raise ValueError(f"--config and --baseline-config have the same name {method!r}: the tables could not tell them apart")
+    method_cfg = bench_cfg(args.config, args)
+    dataset = build_dataset(method_cfg, method_cfg.DATASETS.TRAIN)
     num_classes = dataset.num_train_pids
     batch = args.batch
-    device = resolve_device(partmix_cfg)
+    device = resolve_device(method_cfg)
 
     def cfg_for(config_file, **overrides):
         cfg = bench_cfg(config_file, args, **overrides)
         cfg.MODEL.NUM_CLASSES = num_classes
         return cfg
 
-    in_memory = synthetic_batch(partmix_cfg, num_classes)
+    in_memory = synthetic_batch(method_cfg, num_classes)
     memory_fn = lambda start_iter: itertools.repeat(in_memory)  # noqa: E731
     rows, step = [], {}
-    models = (("PartMix", PARTMIX_CFG), ("baseline (NoMix)", BASELINE_CFG))
+    models = ((method, args.config), (baseline, args.baseline_config))
     # Alternating rounds, best median kept: load from other jobs hits both models alike.
     for _ in range(args.rounds):
         for name, config_file in models:
@@ -211,46 +227,48 @@ def main(argv=None):
     for name, _ in models:
         rows.append([f"{name}, model only (synthetic batch in memory)", f"{step[name] * 1000:.0f}",
                      f"{batch / step[name]:.1f}"])
-    channels_last = bool(partmix_cfg.MODEL.CHANNELS_LAST)
-    flipped = time_training(cfg_for(PARTMIX_CFG, **{"MODEL.CHANNELS_LAST": not channels_last}), memory_fn, args)
-    rows.append([f"PartMix, model only, MODEL.CHANNELS_LAST {not channels_last}", f"{flipped * 1000:.0f}",
+    channels_last = bool(method_cfg.MODEL.CHANNELS_LAST)
+    flipped = time_training(cfg_for(args.config, **{"MODEL.CHANNELS_LAST": not channels_last}), memory_fn, args)
+    rows.append([f"{method}, model only, MODEL.CHANNELS_LAST {not channels_last}", f"{flipped * 1000:.0f}",
                  f"{batch / flipped:.1f}"])
-    loader_time = time_loader(partmix_cfg, dataset, args)
-    rows.append([f"loader only (SynthVI, {partmix_cfg.DATALOADER.NUM_WORKERS} workers, decode + augment, 40 batches)",
+    loader_time = time_loader(method_cfg, dataset, args)
+    train_set = method_cfg.DATASETS.TRAIN
+    rows.append([f"loader only ({train_set}, {method_cfg.DATALOADER.NUM_WORKERS} workers, decode + augment, 40 batches)",
                  f"{loader_time * 1000:.0f}", f"{batch / loader_time:.1f}"])
-    e2e = time_training(cfg_for(PARTMIX_CFG),
-                        lambda start_iter: build_train_loader(partmix_cfg, dataset, start_iter), args)
-    rows.append(["PartMix, end to end (real loader)", f"{e2e * 1000:.0f}", f"{batch / e2e:.1f}"])
-    ratio = step["PartMix"] / step["baseline (NoMix)"]
-    synthetic_fps, loader_fps = time_inference(partmix_cfg, dataset, args, num_classes)
+    e2e = time_training(cfg_for(args.config),
+                        lambda start_iter: build_train_loader(method_cfg, dataset, start_iter), args)
+    rows.append([f"{method}, end to end (real loader)", f"{e2e * 1000:.0f}", f"{batch / e2e:.1f}"])
+    ratio = step[method] / step[baseline]
+    synthetic_fps, loader_fps = time_inference(method_cfg, dataset, args, num_classes)
 
     size = f"ResNet-{args.depth}, {args.size[0]}x{args.size[1]}, batch {batch}"
     reduced = " (reduced size for the CPU; the paper's is ResNet-50, 384x128)" if device.type == "cpu" else ""
-    amp_dtype, _ = amp_settings(partmix_cfg, device)
+    amp_dtype, _ = amp_settings(method_cfg, device)
     switches = (f"device {device.type}, AMP {amp_dtype or 'off'}, channels_last {channels_last}, "
-                f"torch.compile {bool(partmix_cfg.SOLVER.COMPILE) and device.type == 'cuda'}")
-    bottleneck = "the loader (decoding/augmentation)" if loader_time > step["PartMix"] else "the model"
+                f"torch.compile {bool(method_cfg.SOLVER.COMPILE) and device.type == 'cuda'}")
+    bottleneck = "the loader (decoding/augmentation)" if loader_time > step[method] else "the model"
+    goal = "" if args.goal_ratio is None else (
+        f" (goal <= {args.goal_ratio}x: {'met' if ratio <= args.goal_ratio else 'NOT met'})")
     training = "\n".join([
-        f"PartMix training throughput on SynthVI: {size}{reduced}; {switches}.",
+        f"Training throughput of {method} against {baseline} on {train_set}: {size}{reduced}; {switches}.",
         f"Hardware: {hardware_line()}.",
         f"Command: `{command.strip()}`",
         "",
         tabulate(rows, headers=["measurement", "ms / step", "images / s"], tablefmt="pipe"),
         "",
-        f"PartMix step / baseline step: **{ratio:.2f}x** (goal <= {GOAL_RATIO}x: "
-        f"{'met' if ratio <= GOAL_RATIO else 'NOT met'}). Loader-only vs model-only: the bottleneck is "
-        f"{bottleneck} ({batch / loader_time:.0f} vs {batch / step['PartMix']:.0f} images/s).",
-        f"Median of {args.iters} steps after {args.warmup} warm-up steps (model-only PartMix and baseline: "
+        f"{method} step / {baseline} step: **{ratio:.2f}x**{goal}. Loader-only vs model-only: the bottleneck is "
+        f"{bottleneck} ({batch / loader_time:.0f} vs {batch / step[method]:.0f} images/s).",
+        f"Median of {args.iters} steps after {args.warmup} warm-up steps (model-only {method} and {baseline}: "
         f"best of {args.rounds} alternating rounds); the mixer is active from the "
         "first step (MODEL.MIXER.START_EPOCH 0). No GPU was lent to the session that wrote this table; "
-        "on a GPU run: `python benchmarks/bench_train.py --depth 50 --size 384 128 --batch 128 --iters 30`.",
+        "on a GPU, add `--depth 50 --size 384 128 --batch 128 --iters 30` to the command.",
     ])
     inference = "\n".join([
-        f"Test-time feature extraction (eval forward, TEST.IMS_PER_BATCH {partmix_cfg.TEST.IMS_PER_BATCH}, "
+        f"Test-time feature extraction of {method} (eval forward, TEST.IMS_PER_BATCH {method_cfg.TEST.IMS_PER_BATCH}, "
         f"{size.split(', batch')[0]}), same hardware and command as above.",
         "",
         tabulate([["model only (synthetic batch in memory)", f"{synthetic_fps:.1f}"],
-                  [f"test loader + model ({min(args.eval_images, len(dataset.test))} SynthVI test images)",
+                  [f"test loader + model ({min(args.eval_images, len(dataset.test))} {method_cfg.DATASETS.TEST} test images)",
                    f"{loader_fps:.1f}"]],
                  headers=["measurement", "features / s"], tablefmt="pipe"),
     ])

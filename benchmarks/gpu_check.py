@@ -63,7 +63,7 @@ from bench_train import StepTimer, synthetic_batch, time_loader
 from partreid.checkpoint import ReidCheckpointer
 from partreid.config import setup_cfg
 from partreid.data import INFRARED, VISIBLE, ReidDataset, build_dataset, build_test_loader, build_train_loader
-from partreid.data.synthvi_generator import generate_synthvi
+from partreid.data.synthvi import generate_synthvi
 from partreid.engine import DefaultTrainer, HookBase, SimpleTrainer
 from partreid.engine.train_loop import amp_settings
 from partreid.evaluation import SYSUEvaluator, inference_on_dataset
@@ -72,6 +72,7 @@ from partreid.export.onnx import INPUT_NAME, OUTPUT_NAME
 from partreid.modeling.meta_arch.build import build_model
 from partreid.solver import build_optimizer
 from partreid.utils.env import collect_env_info, configure_determinism, seed_all_rng
+from partreid.utils.optional import missing_extra
 from partmix.mining import (bn_affine, bn_statistics, candidate_entropies, candidate_masks, candidate_similarities,
                             materialise_candidates, prediction_entropy, random_part_swaps, select_candidates)
 
@@ -850,7 +851,10 @@ def _mining_gap(entropy, exact_entropy, allowed, counts) -> float:
 def section_onnx(check: GpuCheck):
     """Export the trained PartMix model; onnxruntime (CPU) must give the features that PyTorch
     computes on the device and on the CPU."""
-    import onnxruntime
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise missing_extra("onnxruntime", "export", "The ONNX section") from e
 
     p = check.profile
     run = check.artifacts.get("bf16_run")

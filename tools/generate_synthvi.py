@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from partreid.data.synthvi_generator import generate_synthvi
+from partreid.data.synthvi import generate_synthvi
 
 
 def parse_args(argv=None):

@@ -196,7 +196,8 @@ def main(args):
 
 def cli(argv=None):
     args = argument_parser().parse_args(argv)
-    return launch(main, args.num_gpus, args=(args,))
+    return launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+                  dist_url=args.dist_url, args=(args,))
 
 
 if __name__ == "__main__":

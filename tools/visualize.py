@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from partreid.checkpoint import ReidCheckpointer
 from partreid.config import setup_cfg
 from partreid.data import INFRARED, VISIBLE, ReidImageDataset, build_dataset, collate_batch
+from partreid.engine.defaults import num_classes_in_checkpoint
 from partreid.evaluation.part_discovery import PART_DISCOVERY_GROUP, evaluate_part_discovery, matched_parts
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils import visualization as vis
@@ -39,17 +40,17 @@ MODALITIES = {"visible": VISIBLE, "infrared": INFRARED}
 
 
 def load(args):
-    """(cfg, model in eval mode with MODEL.WEIGHTS loaded, test dataset)."""
+    """(cfg, model in eval mode with MODEL.WEIGHTS loaded, test dataset). Without MODEL.NUM_CLASSES
+    the class count is the checkpoint's, so the training set need not be on this machine."""
     cfg = setup_cfg(args.config_file, args.opts, freeze=False)
     if not cfg.MODEL.WEIGHTS:
         raise ValueError(f"{args.command} needs MODEL.WEIGHTS (a checkpoint .pth) in the config or the overrides")
     if not os.path.isfile(cfg.MODEL.WEIGHTS):
         raise FileNotFoundError(f"MODEL.WEIGHTS={cfg.MODEL.WEIGHTS!r} does not exist")
-    dataset = build_dataset(cfg, cfg.DATASETS.TEST)
     if cfg.MODEL.NUM_CLASSES == 0:
-        train = dataset if cfg.DATASETS.TRAIN == cfg.DATASETS.TEST else build_dataset(cfg, cfg.DATASETS.TRAIN)
-        cfg.MODEL.NUM_CLASSES = train.num_train_pids
+        cfg.MODEL.NUM_CLASSES = num_classes_in_checkpoint(cfg.MODEL.WEIGHTS)
     cfg.freeze()
+    dataset = build_dataset(cfg, cfg.DATASETS.TEST)
     model = build_model(cfg)
     if not hasattr(model, "extract"):
         raise TypeError(f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE} has no extract(images) method")

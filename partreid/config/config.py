@@ -98,8 +98,8 @@ def _import_projects(cfg, names):
             module = importlib.import_module(name)
         except ImportError as e:
             raise ImportError(
-                f"PROJECTS lists '{name}', which cannot be imported ({e}). Install it (pip install -e .) "
-                "or fix the config's PROJECTS list."
+                f"PROJECTS lists '{name}', which cannot be imported ({e}). Install its package "
+                "(pip install -e projects/<Name>, see docs/extending/new_project.md) or fix the config's PROJECTS list."
             ) from e
         add_config = getattr(module, "add_config", None)
         if add_config is not None:

@@ -130,6 +130,15 @@ _C.MODEL.LOSSES.SEP.WEIGHT = 0.5
 # False: the raw inner product of two maps (MPANet), which also falls when the maps fade out;
 # True: their cosine similarity, which only asks them to lie apart.
 _C.MODEL.LOSSES.SEP.NORMALIZE = False
+# L_part_id (PartIdentityLoss, add it to NAMES to use it): the identity CE of each part slot's own
+# logits (its slice of C), averaged over the slots. Not in MPANet; the SynthVI configs use it
+# because without it the part maps find no body parts there (README, part discovery).
+_C.MODEL.LOSSES.PART_ID = CN()
+_C.MODEL.LOSSES.PART_ID.WEIGHT = 1.0
+# L_conc (PartConcentrationLoss, add it to NAMES to use it): the spatial variance of each part
+# map (coordinates in [0, 1]), so that a map covers one compact region. Not in MPANet.
+_C.MODEL.LOSSES.CONC = CN()
+_C.MODEL.LOSSES.CONC.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET = CN()
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3
@@ -213,19 +222,37 @@ _C.DATALOADER.PERSISTENT_WORKERS = True
 # Solver
 # -----------------------------------------------------------------------------
 _C.SOLVER = CN()
-# "Adam", "AdamW" or "SGD".
+# Registered OPTIMIZER (partreid/solver/build.py): "Adam", "AdamW", "SGD" or a project's.
 _C.SOLVER.OPTIMIZER = "Adam"
 _C.SOLVER.BASE_LR = 3.5e-4
 _C.SOLVER.WEIGHT_DECAY = 5e-4
+# Weight decay of normalisation layers' weight and bias (BatchNorm, InstanceNorm, GroupNorm,
+# LayerNorm, RMSNorm), and of every other bias. -1 = the same as WEIGHT_DECAY: a float marker
+# rather than None (yacs keys keep the type of their default) or a copy of WEIGHT_DECAY's value
+# (a config changing WEIGHT_DECAY would then leave these behind).
+_C.SOLVER.WEIGHT_DECAY_NORM = -1.0
+_C.SOLVER.WEIGHT_DECAY_BIAS = -1.0
+# SGD only: momentum, and Nesterov momentum.
 _C.SOLVER.MOMENTUM = 0.9
-# LR of the backbone relative to BASE_LR.
+_C.SOLVER.NESTEROV = False
+# LR of the backbone (parameters under model.backbone) relative to BASE_LR.
 _C.SOLVER.BACKBONE_LR_FACTOR = 1.0
+# LR of everything else (part head, BN-neck, classifiers, loss parameters) relative to BASE_LR.
+_C.SOLVER.HEAD_LR_FACTOR = 1.0
+# Extra LR factor of every bias (normalisation layers' included), times the factor above.
+_C.SOLVER.BIAS_LR_FACTOR = 1.0
 # Training length in epochs.
 _C.SOLVER.MAX_EPOCHS = 120
-# Epochs at which the LR is multiplied by GAMMA.
+# Registered LR_SCHEDULER (partreid/solver/build.py), stepped every iteration:
+# "WarmupMultiStepLR" (warm-up, then x GAMMA at each of STEPS) or "WarmupCosineLR" (warm-up x a
+# cosine decay from BASE_LR to BASE_LR x COSINE_END_FACTOR at the end of training).
+_C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
+# WarmupMultiStepLR: epochs at which the LR is multiplied by GAMMA.
 _C.SOLVER.STEPS = [80, 120]
 _C.SOLVER.GAMMA = 0.1
-# Linear LR warm-up: length in epochs and the starting factor.
+# WarmupCosineLR: the LR factor reached at the end of training, in [0, 1].
+_C.SOLVER.COSINE_END_FACTOR = 0.0
+# Linear LR warm-up (both schedules): length in epochs and the starting factor.
 _C.SOLVER.WARMUP_EPOCHS = 0.0
 _C.SOLVER.WARMUP_FACTOR = 0.01
 # Clip the global gradient norm (0 = off).
@@ -298,6 +325,11 @@ _C.TEST.RERANK.LAMBDA = 0.3
 # Part discovery: where the test set has ground-truth part masks (SynthVI), every evaluation
 # also scores the learned part maps against them (the "part_discovery" group: alive maps,
 # matched part and purity per map, coverage, overlap; see partreid/evaluation/part_discovery.py).
+# Precise BN (fvcore's update_bn_stats): before every evaluation, re-estimate the BatchNorm
+# running statistics as true averages over NUM_ITER training batches. Off in MPANet's recipe.
+_C.TEST.PRECISE_BN = CN()
+_C.TEST.PRECISE_BN.ENABLED = False
+_C.TEST.PRECISE_BN.NUM_ITER = 50
 _C.TEST.PART_DISCOVERY = CN()
 # False skips it, and the extra forward pass over the test images it costs.
 _C.TEST.PART_DISCOVERY.ENABLED = True

@@ -20,7 +20,7 @@ Datasets: classes built as `cls(cfg)` (or `cls(root=..., ...)`) exposing `train`
 
 SAMPLER_REGISTRY = Registry("SAMPLER")
 SAMPLER_REGISTRY.__doc__ = """
-Training batch samplers, built as `cls.from_config(cfg, items, iters_per_epoch, start_iter)`:
+Training batch samplers, built as `cls(cfg, items, iters_per_epoch, start_iter)`:
 endless streams of per-rank batches of `SampleKey(index, seed)` whose global batch at every
 iteration is a function of (SEED, epoch, iteration) only (see partreid/data/samplers/base.py).
 """
@@ -33,7 +33,7 @@ def build_dataset(cfg, name: str):
 def build_sampler(cfg, items: Sequence[ReidItem], iters_per_epoch: int, start_iter: int = 0):
     """The DATALOADER.SAMPLER batch sampler over `items`, positioned at `start_iter`."""
     sampler_cls = get_registered(SAMPLER_REGISTRY, cfg.DATALOADER.SAMPLER, "DATALOADER.SAMPLER")
-    return sampler_cls.from_config(cfg, items, iters_per_epoch, start_iter)
+    return sampler_cls(cfg, items, iters_per_epoch, start_iter)
 
 
 def iters_per_epoch(cfg, dataset) -> int:

@@ -79,13 +79,21 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
         epilog="Examples:\n  tools/train_net.py --config-file projects/PartMix/configs/synthvi_partmix.yaml\n"
         "  tools/train_net.py --config-file CFG --resume              # continue where the run stopped\n"
         "  tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth\n"
-        "  tools/train_net.py --config-file CFG SOLVER.BASE_LR 1e-4 OUTPUT_DIR output/lr1e-4",
+        "  tools/train_net.py --config-file CFG SOLVER.BASE_LR 1e-4 OUTPUT_DIR output/lr1e-4\n"
+        "  tools/train_net.py --config-file CFG --num-gpus 8 --num-machines 2 --machine-rank 0 \\\n"
+        "      --dist-url tcp://10.0.0.1:29500        # and --machine-rank 1 on the second machine",
     )
     parser.add_argument("--config-file", required=True, metavar="FILE", help="YAML config")
     parser.add_argument("--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint if it exists")
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS and exit")
     parser.add_argument("--num-gpus", type=int, default=1,
-                        help="processes to launch (one per GPU; gloo processes on the CPU when there is no GPU)")
+                        help="processes to launch on this machine (one per GPU; gloo processes on the CPU when "
+                             "there is no GPU)")
+    parser.add_argument("--num-machines", type=int, default=1, help="machines in the job (each runs this command)")
+    parser.add_argument("--machine-rank", type=int, default=0, help="this machine's rank, 0 .. num-machines - 1")
+    parser.add_argument("--dist-url", default="auto",
+                        help="where the processes meet: tcp://HOST:PORT of machine 0 (the same on every machine); "
+                             "'auto' picks a free local port (one machine only)")
     parser.add_argument("opts", default=[], nargs="*",
                         help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 1e-4 (flags may come "
                              "before or after them)")
@@ -123,13 +131,19 @@ def default_setup(cfg, args=None):
 class DefaultTrainer:
     """Builds everything from the config and trains with the default hooks.
 
+    Every part comes from an overridable classmethod, as in detectron2: a fork subclasses the
+    trainer and replaces `build_model`, `build_optimizer`, `build_lr_scheduler`,
+    `build_train_loader`, `build_test_loader`, `build_evaluator`, `build_writers`,
+    `build_hooks` or `test`, and keeps the rest. `last_eval_results` holds the latest
+    evaluation.
+
     The run's length is fixed here once: iterations per epoch come from
     `partreid.data.iters_per_epoch` and every epoch-valued key goes through an
     EpochSchedule; the log states iterations/epoch, total iterations and images seen.
     """
 
     def __init__(self, cfg):
-        self.train_dataset = build_dataset(cfg, cfg.DATASETS.TRAIN)
+        self.train_dataset = self.build_train_dataset(cfg)
         if cfg.MODEL.NUM_CLASSES == 0:
             cfg.defrost()
             cfg.MODEL.NUM_CLASSES = self.train_dataset.num_train_pids
@@ -137,10 +151,10 @@ class DefaultTrainer:
             logger.info(f"MODEL.NUM_CLASSES set to {cfg.MODEL.NUM_CLASSES} from {cfg.DATASETS.TRAIN}")
         self.cfg = cfg
         seed_all_rng(cfg.SEED)  # identical initial weights for the same seed, whatever was built before
-        model = build_model(cfg)
+        model = self.build_model(cfg)
         self.device = resolve_device(cfg)
         logger.info("Model:\n" + parameter_count_table(model, max_depth=2))
-        self.optimizer = build_optimizer(cfg, model)
+        self.optimizer = self.build_optimizer(cfg, model)
 
         ipe = iters_per_epoch(cfg, self.train_dataset)
         self.schedule = EpochSchedule(ipe, cfg.SOLVER.MAX_EPOCHS)
@@ -153,13 +167,13 @@ class DefaultTrainer:
 
         self.plain_model = model
         self.model = self._compile(self._wrap_ddp(model))
-        self.scheduler = build_lr_scheduler(cfg, self.optimizer, self.schedule)
+        self.scheduler = self.build_lr_scheduler(cfg, self.optimizer, self.schedule)
         amp_dtype, needs_scaler = amp_settings(cfg, self.device)
         if amp_dtype is not None:
             logger.info(f"Mixed precision: {amp_dtype}" + (" with a gradient scaler" if needs_scaler else ""))
         self.trainer = SimpleTrainer(
             self.model,
-            lambda start_iter: build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
+            lambda start_iter: self.build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
             self.optimizer,
             seed=cfg.SEED,
             rank=comm.get_rank(),
@@ -174,6 +188,45 @@ class DefaultTrainer:
         self.start_iter = 0
         self.max_iter = self.schedule.max_iter
         self.trainer.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_train_dataset(cls, cfg):
+        """The dataset named by DATASETS.TRAIN (its training split feeds the loader)."""
+        return build_dataset(cfg, cfg.DATASETS.TRAIN)
+
+    @classmethod
+    def build_model(cls, cfg):
+        """The model of MODEL.META_ARCHITECTURE on MODEL.DEVICE."""
+        return build_model(cfg)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer, schedule: EpochSchedule):
+        """A torch LR scheduler stepped once per iteration (its state is checkpointed)."""
+        return build_lr_scheduler(cfg, optimizer, schedule)
+
+    @classmethod
+    def build_train_loader(cls, cfg, dataset, start_iter: int = 0):
+        """An iterable of training batches (dicts; see partreid.modeling.meta_arch.contract)
+        whose n-th batch is the batch of iteration start_iter + n: a resumed run needs it."""
+        return build_train_loader(cfg, dataset, start_iter=start_iter)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset):
+        return build_test_loader(cfg, dataset)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset):
+        return build_evaluator(cfg, dataset)
+
+    def build_writers(self):
+        """Console, OUTPUT_DIR/metrics.json and (when installed) TensorBoard, on the main process."""
+        if not comm.is_main_process():
+            return []
+        return default_writers(self.cfg.OUTPUT_DIR, self.max_iter, self.schedule.iters_per_epoch)
 
     def _wrap_ddp(self, model):
         """DDP over the process group (after SyncBN conversion when MODEL.BACKBONE.NORM is
@@ -208,24 +261,44 @@ class DefaultTrainer:
         return torch.compile(model)
 
     def build_hooks(self):
+        """The default hooks, in the order they run after each step: LR, (precise BN,) writers,
+        periodic checkpoint, evaluation, best checkpoint. The checkpoint comes before the
+        evaluation of its iteration, so a crash in an evaluation loses no training; the
+        writers come before the checkpoint, so a run killed right after a checkpoint has logged
+        that iteration, which a resume does not repeat."""
         cfg = self.cfg
-        eval_hook = hooks.EvalHook(self.schedule.period(cfg.TEST.EVAL_PERIOD),
-                                   lambda: self.test(cfg, self.plain_model, self._test_dataset()), flatten_results)
+        eval_period = self.schedule.period(cfg.TEST.EVAL_PERIOD)
+        eval_hook = hooks.EvalHook(eval_period, lambda: self.test(cfg, self.plain_model, self._test_dataset()),
+                                   flatten_results, history_path=os.path.join(cfg.OUTPUT_DIR, "evaluations.json"))
         best_hook = hooks.BestCheckpointer(eval_hook, self.checkpointer, cfg.TEST.BEST_METRIC)
+        precise_bn = None
+        if cfg.TEST.PRECISE_BN.ENABLED:
+            precise_bn = hooks.PreciseBN(
+                eval_period, self.plain_model, _bn_forward(self.plain_model),
+                lambda start_iter: self.build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
+                cfg.TEST.PRECISE_BN.NUM_ITER,
+            )
         images_per_iter = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES
         return [
             hooks.IterationTimer(),
             hooks.LRScheduler(self.optimizer, self.scheduler),
-            eval_hook,
-            best_hook,
-            # The writer goes before the checkpointer: a process killed right after a checkpoint
-            # has already logged that checkpoint's iteration, which a resume will not repeat.
-            hooks.PeriodicWriter(default_writers(cfg.OUTPUT_DIR, self.max_iter, self.schedule.iters_per_epoch)
-                                 if comm.is_main_process() else [], cfg.SOLVER.LOG_PERIOD),
+            precise_bn,
+            hooks.PeriodicWriter(self.build_writers(), cfg.SOLVER.LOG_PERIOD),
             hooks.PeriodicCheckpointer(self.checkpointer, self.schedule.period(cfg.SOLVER.CHECKPOINT_PERIOD) or
                                        self.max_iter, self.max_iter, cfg.SOLVER.MAX_TO_KEEP),
+            eval_hook,
+            best_hook,
             hooks.RunSummary(eval_hook, best_hook, images_per_iter, cfg.OUTPUT_DIR),
         ]
+
+    @property
+    def last_eval_results(self):
+        """The results of the latest evaluation ({group: {metric: value}}), None before any;
+        after a resume, the latest one recorded in OUTPUT_DIR/evaluations.json."""
+        for hook in self.trainer.hooks:
+            if isinstance(hook, hooks.EvalHook):
+                return hook.last_results
+        return None
 
     def _test_dataset(self):
         if self.cfg.DATASETS.TEST == self.cfg.DATASETS.TRAIN:
@@ -250,13 +323,15 @@ class DefaultTrainer:
             self._set_aside_previous_metrics()
 
     def _set_aside_previous_metrics(self):
-        """A fresh run in a used OUTPUT_DIR must not append to the old run's metrics.json
-        (curves and best-metric readers would mix two runs): rename the old file, keep it."""
-        path = os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")
-        if comm.is_main_process() and os.path.exists(path):
-            kept = f"{path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(os.path.getmtime(path)))}"
-            os.replace(path, kept)
-            logger.warning(f"{path} belonged to an earlier run in this OUTPUT_DIR (not resumed); kept as {kept}")
+        """A fresh run in a used OUTPUT_DIR must not append to the old run's metrics.json or
+        evaluations.json (curves, best-metric and resume readers would mix two runs): rename
+        the old files, keep them."""
+        for name in ("metrics.json", "evaluations.json"):
+            path = os.path.join(self.cfg.OUTPUT_DIR, name)
+            if comm.is_main_process() and os.path.exists(path):
+                kept = f"{path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(os.path.getmtime(path)))}"
+                os.replace(path, kept)
+                logger.warning(f"{path} belonged to an earlier run in this OUTPUT_DIR (not resumed); kept as {kept}")
 
     def _set_aside_metrics_from(self, first_repeated: int):
         """A resumed run repeats the iterations after its checkpoint. Their rows, written before
@@ -286,14 +361,13 @@ class DefaultTrainer:
                     f"moved to {side}; this run writes them again")
 
     def train(self):
-        """Train to the end; returns the last evaluation results (empty when the run had
-        already finished, which is not an error)."""
+        """Train to the end; returns the last evaluation results. A run that had already
+        finished trains nothing (not an error) but still runs its final evaluation if the
+        process died during it."""
         if self.start_iter >= self.max_iter:
-            logger.info(f"Training already finished ({self.max_iter} iterations); nothing to do.")
-            return OrderedDict()
+            logger.info(f"Training already finished ({self.max_iter} iterations); nothing to train.")
         self.trainer.train(self.start_iter, self.max_iter)
-        results = next(h for h in self.trainer._hooks if isinstance(h, hooks.EvalHook)).last_results
-        return results or OrderedDict()
+        return self.last_eval_results or OrderedDict()
 
     @classmethod
     def evaluate_weights(cls, cfg):
@@ -306,7 +380,7 @@ class DefaultTrainer:
             cfg.defrost()
             cfg.MODEL.NUM_CLASSES = num_classes_in_checkpoint(cfg.MODEL.WEIGHTS)
         cfg.freeze()
-        model = build_model(cfg)
+        model = cls.build_model(cfg)
         ReidCheckpointer(model).load(cfg.MODEL.WEIGHTS, checkpointables=[])
         results = cls.test(cfg, model)
         if comm.is_main_process():
@@ -318,10 +392,22 @@ class DefaultTrainer:
 
     @classmethod
     def test(cls, cfg, model, dataset=None):
+        """Evaluate `model` on DATASETS.TEST (or `dataset`) with the protocol's evaluator, then
+        score its part maps where the dataset knows its body parts."""
         dataset = dataset or build_dataset(cfg, cfg.DATASETS.TEST)
-        loader = build_test_loader(cfg, dataset)
-        evaluator = build_evaluator(cfg, dataset)
+        loader = cls.build_test_loader(cfg, dataset)
+        evaluator = cls.build_evaluator(cfg, dataset)
         results = inference_on_dataset(model, loader, evaluator)
         if comm.is_main_process() and results:
             results.update(evaluate_part_discovery(cfg, model, dataset))  # after the protocol's groups
         return results
+
+
+def _bn_forward(model):
+    """The forward PreciseBN re-estimates statistics with: preprocess -> describe -> BN-neck of a
+    PartBaseline-like meta-architecture (no losses, no mixing, no EMA updates)."""
+    missing = [name for name in ("preprocess", "describe", "bn_neck") if not hasattr(model, name)]
+    if missing:
+        raise TypeError(f"TEST.PRECISE_BN.ENABLED needs a meta-architecture with {missing}; "
+                        f"{type(model).__name__} has none of them. Override DefaultTrainer.build_hooks to use it.")
+    return lambda batch: model.bn_neck(model.describe(model.preprocess(batch["images"]))["descriptors"])

@@ -1,11 +1,16 @@
 """Hooks of the default trainer: timing, LR schedule, checkpoints, evaluation, writers."""
+import itertools
+import json
 import logging
 import os
 import re
 import time
+from collections import OrderedDict
 
-from fvcore.common.checkpoint import PeriodicCheckpointer as _FvPeriodicCheckpointer
+import torch
+from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
 
+from ..checkpoint import atomic_write_bytes
 from ..evaluation.part_discovery import PART_DISCOVERY_GROUP, format_part_discovery_table
 from ..utils import comm
 from .train_loop import HookBase
@@ -33,14 +38,19 @@ class IterationTimer(HookBase):
 
 
 class LRScheduler(HookBase):
-    """Records the LR used by this step, then advances the per-iteration schedule."""
+    """Records the LR used by this step, then advances the per-iteration schedule. The LR
+    logged is that of the parameter group with the most parameters (with the default groups,
+    the backbone at BASE_LR x BACKBONE_LR_FACTOR), not of whichever group happens to come last
+    (a bias or norm group under the SOLVER factors)."""
 
     def __init__(self, optimizer, scheduler):
         self.optimizer = optimizer
         self.scheduler = scheduler
+        sizes = [sum(p.numel() for p in group["params"]) for group in optimizer.param_groups]
+        self._logged_group = max(range(len(sizes)), key=sizes.__getitem__)
 
     def after_step(self):
-        self.trainer.storage.put_scalar("lr", self.optimizer.param_groups[-1]["lr"])
+        self.trainer.storage.put_scalar("lr", self.optimizer.param_groups[self._logged_group]["lr"])
         self.scheduler.step()
 
     def state_dict(self):
@@ -51,36 +61,70 @@ class LRScheduler(HookBase):
 
 
 class PeriodicCheckpointer(HookBase):
-    """Saves model_XXXXXXX.pth every `period` iterations (keeping the newest `max_to_keep`)
-    and model_final.pth at the end; every file goes through the atomic checkpointer."""
+    """Saves `{prefix}_XXXXXXX.pth` after every `period` iterations, keeping the newest
+    `max_to_keep` of them (0 keeps all), and `{prefix}_final.pth` after the last one. Each
+    file holds the model, every checkpointable (optimizer, trainer and hook states) and
+    "iteration"; every write goes through the atomic checkpointer. It runs before the
+    evaluation of the same iteration, so a crash during an evaluation loses no training."""
 
-    def __init__(self, checkpointer, period: int, max_iter: int, max_to_keep: int):
-        self._inner = _FvPeriodicCheckpointer(checkpointer, period, max_iter=max_iter, max_to_keep=max_to_keep)
+    def __init__(self, checkpointer, period: int, max_iter: int, max_to_keep: int = 0, file_prefix: str = "model"):
+        if period < 1:
+            raise ValueError(f"checkpoint period must be >= 1 iteration, got {period}")
+        self.checkpointer = checkpointer
+        self.period = period
+        self.max_iter = max_iter
+        self.max_to_keep = max_to_keep
+        self.file_prefix = file_prefix
+        self.recent = []
 
     def before_train(self):
-        # fvcore remembers only the files saved by this process: after a resume, adopt the
-        # periodic checkpoints already on disk (oldest first) so that keep-N still holds
-        pattern = re.compile(rf"{re.escape(self._inner.file_prefix)}_\d{{7}}\.pth$")
-        save_dir = self._inner.checkpointer.save_dir
+        # after a resume, the periodic checkpoints already on disk count towards keep-N (oldest first)
+        pattern = re.compile(rf"{re.escape(self.file_prefix)}_\d{{7}}\.pth$")
+        save_dir = self.checkpointer.save_dir
         if save_dir and os.path.isdir(save_dir):
-            existing = sorted(f for f in os.listdir(save_dir) if pattern.match(f))
-            self._inner.recent_checkpoints = [os.path.join(save_dir, f) for f in existing]
+            self.recent = [os.path.join(save_dir, f) for f in sorted(os.listdir(save_dir)) if pattern.match(f)]
 
     def after_step(self):
-        if comm.is_main_process():
-            self._inner.step(self.trainer.iter)
+        if not comm.is_main_process():
+            return
+        iteration = self.trainer.iter
+        if (iteration + 1) % self.period == 0:
+            name = f"{self.file_prefix}_{iteration:07d}"
+            self.checkpointer.save(name, iteration=iteration)
+            path = os.path.join(self.checkpointer.save_dir, f"{name}.pth")
+            self.recent = [p for p in self.recent if p != path] + [path]
+            while self.max_to_keep > 0 and len(self.recent) > self.max_to_keep:
+                oldest = self.recent.pop(0)
+                if os.path.exists(oldest):
+                    os.remove(oldest)
+        if iteration >= self.max_iter - 1:
+            self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration)
+
+
+def is_evaluation_step(next_iter: int, period: int, max_iter: int) -> bool:
+    """Whether the trainer evaluates after the iteration that makes `next_iter` iterations:
+    every `period` iterations (0: never) and always after the last one."""
+    return next_iter == max_iter or (period > 0 and next_iter % period == 0)
 
 
 class EvalHook(HookBase):
     """Runs `eval_function()` every `period` iterations and after the last one, and puts
-    the flattened results into the storage as eval/<group>/<metric> (text values as text)."""
+    the flattened results into the storage as eval/<group>/<metric> (text values as text).
 
-    def __init__(self, period: int, eval_function, flatten):
+    Every evaluation is appended to `history` and, when `history_path` is given, to that
+    JSON file (written atomically after each evaluation): it is the record a resumed run
+    reads. A run resumed from a checkpoint whose iteration was due an evaluation that never
+    finished (the process died during it) runs that evaluation first."""
+
+    def __init__(self, period: int, eval_function, flatten, history_path: str = ""):
         self.period = period
         self._func = eval_function
         self._flatten = flatten
+        self.history_path = history_path
+        self.history = []  # [{"iteration": i, "results": {group: {metric: value}}}], oldest first
         self.last_results = None
         self.last_iter = -1
+        self.rerun_iter = None  # the checkpoint's iteration, when before_train evaluated it again
 
     def _do_eval(self):
         results = self._func()
@@ -88,26 +132,47 @@ class EvalHook(HookBase):
         if results:
             self.last_results = results
             self.last_iter = self.trainer.iter
+            self.history.append({"iteration": self.trainer.iter, "results": results})
             storage = self.trainer.storage
             for key, value in self._flatten(results).items():
                 (storage.put_text if isinstance(value, str) else storage.put_scalar)(f"eval/{key}", value)
+            if self.history_path and comm.is_main_process():
+                atomic_write_bytes(self.history_path,
+                                   lambda f: f.write(json.dumps(self.history, indent=1, default=float).encode()))
+
+    def _recorded_history(self, before: int) -> list:
+        """The evaluations of iterations < `before` in history_path (rank 0's copy, shared)."""
+        history = []
+        if comm.is_main_process() and self.history_path and os.path.exists(self.history_path):
+            with open(self.history_path) as f:
+                history = [e for e in json.load(f) if e["iteration"] < before]
+        return comm.all_gather(history)[0]
+
+    def before_train(self):
+        start = self.trainer.start_iter
+        self.history = self._recorded_history(before=start)
+        if self.history:
+            self.last_iter = self.history[-1]["iteration"]
+            self.last_results = OrderedDict(self.history[-1]["results"])
+        if start > 0 and is_evaluation_step(start, self.period, self.trainer.max_iter) and self.last_iter != start - 1:
+            logger.info(f"The evaluation after iteration {start} is missing (the run stopped during it); running it now")
+            self.trainer.iter = self.trainer.storage.iter = start - 1
+            try:
+                self._do_eval()
+            finally:
+                self.trainer.iter = self.trainer.storage.iter = start
+            self.rerun_iter = start - 1
 
     def after_step(self):
-        next_iter = self.trainer.iter + 1
-        if self.period > 0 and next_iter % self.period == 0 and next_iter != self.trainer.max_iter:
+        # after the periodic checkpoint of the same iteration (the hook order guarantees it)
+        if is_evaluation_step(self.trainer.iter + 1, self.period, self.trainer.max_iter):
             self._do_eval()
-
-    def after_train(self):
-        # only when training reached its end (not after a crash)
-        if self.trainer.iter >= self.trainer.max_iter:
-            self.trainer.iter = self.trainer.max_iter - 1
-            self.trainer.storage.iter = self.trainer.iter
-            self._do_eval()
-            self.trainer.iter = self.trainer.max_iter
 
 
 class BestCheckpointer(HookBase):
-    """Keeps model_best.pth for the best value of `metric` in the primary evaluation group."""
+    """Keeps model_best.pth for the best value of `metric` in the primary evaluation group.
+    On resume its record comes from the evaluation hook's history (the checkpoint is written
+    before the evaluation of its iteration, so the state stored in it may miss that one)."""
 
     def __init__(self, eval_hook: EvalHook, checkpointer, metric: str, mode: str = "max"):
         self.eval_hook = eval_hook
@@ -118,19 +183,37 @@ class BestCheckpointer(HookBase):
         self.best_iter = -1
         self._seen_iter = -1
 
+    def _value(self, results, iteration: int):
+        group, metrics = next(iter(results.items()))
+        if self.metric not in metrics:
+            raise KeyError(
+                f"TEST.BEST_METRIC={self.metric!r} is not reported by the evaluator (group '{group}' has "
+                f"{sorted(metrics)}), evaluation after iteration {iteration + 1}."
+            )
+        return group, metrics[self.metric]
+
+    def _is_better(self, value) -> bool:
+        return self.best_value is None or self.sign * (value - self.best_value) > 0
+
+    def before_train(self):
+        hook = self.eval_hook
+        recorded = [e for e in hook.history if e["iteration"] != hook.rerun_iter]
+        if recorded:
+            self.best_value, self.best_iter = None, -1
+            for entry in recorded:
+                _, value = self._value(entry["results"], entry["iteration"])
+                if self._is_better(value):
+                    self.best_value, self.best_iter = value, entry["iteration"]
+            self._seen_iter = recorded[-1]["iteration"]
+        self._maybe_save()
+
     def _maybe_save(self):
         hook = self.eval_hook
         if hook.last_results is None or hook.last_iter == self._seen_iter:
             return
         self._seen_iter = hook.last_iter
-        group, metrics = next(iter(hook.last_results.items()))
-        if self.metric not in metrics:
-            raise KeyError(
-                f"TEST.BEST_METRIC={self.metric!r} is not reported by the evaluator (group '{group}' has "
-                f"{sorted(metrics)})."
-            )
-        value = metrics[self.metric]
-        if self.best_value is None or self.sign * (value - self.best_value) > 0:
+        group, value = self._value(hook.last_results, hook.last_iter)
+        if self._is_better(value):
             logger.info(
                 f"New best {group}/{self.metric} = {value:.2f} at iteration {hook.last_iter + 1} "
                 f"(previous: {self.best_value if self.best_value is None else f'{self.best_value:.2f}'}); "
@@ -152,6 +235,50 @@ class BestCheckpointer(HookBase):
 
     def load_state_dict(self, state):
         self.best_value, self.best_iter = state["best_value"], state["best_iter"]
+
+
+class PreciseBN(HookBase):
+    """Re-estimates the BatchNorm running statistics on `num_iter` training batches before
+    every evaluation (fvcore's update_bn_stats: true averages instead of the momentum's
+    exponential ones), so that evaluation uses statistics of the final weights. It runs
+    before the periodic checkpoint, so the checkpoint holds the statistics its evaluation used.
+
+    `embed(batch)` is the forward whose BN layers are re-estimated: no losses, no mixing and
+    no side effects (the default trainer passes the model's preprocess -> describe -> BN-neck)."""
+
+    def __init__(self, period: int, model, embed, data_loader_fn, num_iter: int):
+        if num_iter < 1:
+            raise ValueError(f"TEST.PRECISE_BN.NUM_ITER={num_iter}: expected at least 1 batch")
+        self.period = period
+        self.model = model
+        self._embed = embed
+        self._data_loader_fn = data_loader_fn
+        self.num_iter = num_iter
+
+    def after_step(self):
+        if is_evaluation_step(self.trainer.iter + 1, self.period, self.trainer.max_iter):
+            self.update_stats()
+
+    def update_stats(self):
+        if not get_bn_modules(self.model):
+            return
+        start = time.perf_counter()
+        batches = iter(self._data_loader_fn(self.trainer.iter + 1))
+        update_bn_stats(_BatchForward(self.model, self._embed), itertools.islice(batches, self.num_iter), self.num_iter)
+        logger.info(f"Precise BN: statistics of {len(get_bn_modules(self.model))} BatchNorm layers re-estimated on "
+                    f"{self.num_iter} batches in {time.perf_counter() - start:.1f}s")
+
+
+class _BatchForward(torch.nn.Module):
+    """The module update_bn_stats drives: `embed(batch)` over `model`'s BN layers, in train mode."""
+
+    def __init__(self, model, embed):
+        super().__init__()
+        self.model = model
+        self._embed = embed
+
+    def forward(self, batch):
+        return self._embed(batch)
 
 
 class PeriodicWriter(HookBase):

@@ -47,6 +47,11 @@ class TrainerBase(abc.ABC):
         self.max_iter = 0
         self.storage = None
 
+    @property
+    def hooks(self) -> tuple:
+        """The registered hooks, in the order they run."""
+        return tuple(self._hooks)
+
     def register_hooks(self, hooks):
         for h in hooks:
             if h is None:
@@ -69,7 +74,7 @@ class TrainerBase(abc.ABC):
                     self.run_step()
                     for h in self._hooks:
                         h.after_step()
-                self.iter += 1
+                self.iter = max_iter
             finally:
                 for h in self._hooks:
                     h.after_train()

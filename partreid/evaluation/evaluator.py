@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from tabulate import tabulate
 
+from ..config.configurable import ArgumentError, config_arguments, configurable
 from ..utils import comm
 from .rank import RankingResult, cosine_distance, rank_gallery
 from .rerank import k_reciprocal_rerank
@@ -33,23 +34,61 @@ class DatasetEvaluator(abc.ABC):
     feature matrix in dataset.test order, returning the ordered group dict.
     """
 
-    def __init__(self, cfg, dataset):
+    @configurable
+    def __init__(
+        self,
+        dataset,
+        *,
+        flip_features: bool = False,
+        flip_fusion: str = "mean",
+        num_trials: int = 10,
+        rank_batch: int = 1024,
+        rerank: bool = False,
+        rerank_k1: int = 20,
+        rerank_k2: int = 6,
+        rerank_lambda: float = 0.3,
+    ):
+        """
+        Args:
+            dataset: the test set's dataset (its `test` items, in the order features come).
+            flip_features: combine each image's features with its horizontal flip's (done by
+                `inference_on_dataset`, which reads this and `flip_fusion`).
+            flip_fusion: "mean" or "sum_normalized" (see `fuse_flipped`).
+            num_trials: random gallery draws averaged by the protocols that draw galleries.
+            rank_batch: queries ranked at once (bounds the memory of the distance matrix).
+            rerank: k-reciprocal re-ranking, with parameters k1, k2 and lambda.
+        """
         self.dataset = dataset
-        self.flip_features = cfg.TEST.FLIP_FEATURES
-        self.flip_fusion = cfg.TEST.FLIP_FUSION
+        self.flip_features = flip_features
+        self.flip_fusion = flip_fusion
         if self.flip_fusion not in FLIP_FUSIONS:
-            raise ValueError(f"TEST.FLIP_FUSION={self.flip_fusion!r}: expected one of {list(FLIP_FUSIONS)}")
+            raise ArgumentError("{flip_fusion}={value!r}: expected one of {choices}",
+                                value=flip_fusion, choices=list(FLIP_FUSIONS))
         # DEEN's flip sum is ranked by its dot product, un-normalised (see fuse_flipped)
         self.dot_product = self.flip_features and self.flip_fusion == "sum_normalized"
-        self.rank_batch = cfg.TEST.RANK_BATCH
-        self.num_trials = cfg.TEST.NUM_TRIALS
-        self.rerank = cfg.TEST.RERANK.ENABLED
-        self.rerank_params = dict(k1=cfg.TEST.RERANK.K1, k2=cfg.TEST.RERANK.K2, lambda_value=cfg.TEST.RERANK.LAMBDA)
+        self.rank_batch = rank_batch
+        self.num_trials = num_trials
+        self.rerank = rerank
+        self.rerank_params = dict(k1=rerank_k1, k2=rerank_k2, lambda_value=rerank_lambda)
         if self.num_trials < 1:
-            raise ValueError(f"TEST.NUM_TRIALS must be >= 1, got {self.num_trials}")
+            raise ArgumentError("{num_trials} must be >= 1, got {value}", value=num_trials)
         if not dataset.test:
             raise ValueError(f"{type(dataset).__name__} (root {dataset.root}) has an empty test set")
         self.reset()
+
+    @classmethod
+    def from_config(cls, cfg, dataset):
+        keys = {
+            "flip_features": "TEST.FLIP_FEATURES",
+            "flip_fusion": "TEST.FLIP_FUSION",
+            "num_trials": "TEST.NUM_TRIALS",
+            "rank_batch": "TEST.RANK_BATCH",
+            "rerank": "TEST.RERANK.ENABLED",
+            "rerank_k1": "TEST.RERANK.K1",
+            "rerank_k2": "TEST.RERANK.K2",
+            "rerank_lambda": "TEST.RERANK.LAMBDA",
+        }
+        return config_arguments(cfg, keys, dataset=dataset)
 
     def reset(self) -> None:
         self._indices: List[torch.Tensor] = []

@@ -1,9 +1,10 @@
 """LLCM protocol (Zhang & Wang, CVPR 2023), as in its public test script (ZYK100/LLCM, DEEN/test.py)."""
 from collections import OrderedDict
-from typing import Dict
+from typing import Dict, Sequence
 
 import torch
 
+from ..config.configurable import ArgumentError, config_arguments, configurable
 from ..data.datasets.base import INFRARED, VISIBLE
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator, summarize_trials
@@ -15,29 +16,47 @@ DIRECTIONS = ("infrared_to_visible", "visible_to_infrared")
 
 @EVALUATOR_REGISTRY.register()
 class LLCMEvaluator(DatasetEvaluator):
-    """Both directions, TEST.NUM_TRIALS sampled galleries each (TEST.LLCM.DIRECTIONS, the
-    first is the primary group).
+    """Both directions, `num_trials` (TEST.NUM_TRIALS) sampled galleries each (`directions`,
+    TEST.LLCM.DIRECTIONS, the first is the primary group).
 
     infrared_to_visible: every IR test image queries a gallery of one visible image per
     identity per camera, drawn with seed = trial. visible_to_infrared: the released script
     draws one IR image per identity per camera the same way, but then ranks with the
     *drawn* IR images as queries against every visible image (its distance matrix is
-    transposed); TEST.LLCM.VIS_TO_IR_AS_RELEASED keeps that (comparable with published
+    transposed); `vis_to_ir_as_released` (TEST.LLCM.VIS_TO_IR_AS_RELEASED) keeps that (comparable with published
     numbers), False ranks every visible image against the drawn IR gallery instead.
     Both: gallery images of the query's identity from the query's camera number are
     removed (LLCM's RGB and IR cameras share numbers per location), and the CMC counts
     unique identities (the script's eval_llcm).
     """
 
-    def __init__(self, cfg, dataset):
-        super().__init__(cfg, dataset)
-        self.directions = list(cfg.TEST.LLCM.DIRECTIONS)
+    @configurable
+    def __init__(
+        self, dataset, *, directions: Sequence[str] = DIRECTIONS, vis_to_ir_as_released: bool = True, **kwargs
+    ):
+        """
+        Args:
+            dataset: the LLCM dataset.
+            directions: "infrared_to_visible" and/or "visible_to_infrared", the primary first.
+            vis_to_ir_as_released: rank visible-to-infrared as the released script does (above).
+            kwargs: DatasetEvaluator's arguments (num_trials, flip_features, ...).
+        """
+        super().__init__(dataset, **kwargs)
+        self.directions = list(directions)
         for name in self.directions:
             if name not in DIRECTIONS:
-                raise ValueError(f"TEST.LLCM.DIRECTIONS has '{name}'; expected a subset of {list(DIRECTIONS)}")
+                raise ArgumentError("{directions} has {value!r}; expected a subset of {choices}",
+                                    value=name, choices=list(DIRECTIONS))
         if not self.directions:
-            raise ValueError("TEST.LLCM.DIRECTIONS is empty")
-        self.vis_to_ir_as_released = cfg.TEST.LLCM.VIS_TO_IR_AS_RELEASED
+            raise ArgumentError("{directions} is empty")
+        self.vis_to_ir_as_released = vis_to_ir_as_released
+
+    @classmethod
+    def from_config(cls, cfg, dataset):
+        arguments = super().from_config(cfg, dataset)
+        keys = {"directions": "TEST.LLCM.DIRECTIONS", "vis_to_ir_as_released": "TEST.LLCM.VIS_TO_IR_AS_RELEASED"}
+        arguments.update(config_arguments(cfg, keys))
+        return arguments
 
     def queries_and_gallery(self, direction: str, trial: int):
         """(query indices, gallery indices) into dataset.test for one trial."""

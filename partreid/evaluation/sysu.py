@@ -8,6 +8,7 @@ import numpy as np
 import scipy.io
 import torch
 
+from ..config.configurable import ArgumentError, config_arguments, configurable
 from ..data.datasets.base import INFRARED, VISIBLE
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator, summarize_trials
@@ -87,38 +88,64 @@ class OfficialGalleryDraw:
 
 @EVALUATOR_REGISTRY.register()
 class SYSUEvaluator(DatasetEvaluator):
-    """All/indoor search x single/multi-shot (TEST.SYSU.MODES, TEST.SYSU.SHOTS).
+    """All/indoor search x single/multi-shot (`modes`, `shots`: TEST.SYSU.MODES, TEST.SYSU.SHOTS).
 
     Queries: every infrared test image. Gallery: per trial, per test identity, per visible
     camera of the mode, `shots` images, from `root/exp/rand_perm_cam.mat` when present
-    (and TEST.SYSU.DRAWS is "official") or else a seeded draw with seed = trial. Metrics
-    average over TEST.NUM_TRIALS trials with the unique-identity CMC of AGW's eval_sysu. One
+    (and `draws` is "official") or else a seeded draw with seed = trial. Metrics
+    average over `num_trials` (TEST.NUM_TRIALS) trials with the unique-identity CMC of AGW's eval_sysu. One
     group per (mode, shots), named e.g. "all_search_1shot"; the first is the primary one.
     Each group also holds "draw", the name of its gallery draw (see `draw_name`), because
     numbers from different draws are not the same measurement.
     """
 
-    def __init__(self, cfg, dataset):
-        super().__init__(cfg, dataset)
-        self.modes = list(cfg.TEST.SYSU.MODES)
-        self.shots = list(cfg.TEST.SYSU.SHOTS)
+    @configurable
+    def __init__(
+        self,
+        dataset,
+        *,
+        modes: Sequence[str] = ("all", "indoor"),
+        shots: Sequence[int] = (1,),
+        draws: str = "official",
+        **kwargs,
+    ):
+        """
+        Args:
+            dataset: a dataset in the SYSU-MM01 layout (its `root` may hold exp/rand_perm_cam.mat).
+            modes: search modes, "all" and/or "indoor".
+            shots: gallery images per identity per camera, 1 and/or 10.
+            draws: "official" (rand_perm_cam.mat when present, else seeded) or "seeded".
+            kwargs: DatasetEvaluator's arguments (num_trials, flip_features, ...).
+        """
+        super().__init__(dataset, **kwargs)
+        self.modes = list(modes)
+        self.shots = list(shots)
         for mode in self.modes:
             if mode not in GALLERY_CAMERAS:
-                raise ValueError(f"TEST.SYSU.MODES has '{mode}'; expected a subset of {sorted(GALLERY_CAMERAS)}")
+                raise ArgumentError("{modes} has {value!r}; expected a subset of {choices}",
+                                    value=mode, choices=sorted(GALLERY_CAMERAS))
         if not self.modes or not self.shots or any(int(s) < 1 for s in self.shots):
-            raise ValueError(f"TEST.SYSU.MODES ({self.modes}) and SHOTS ({self.shots}, each >= 1) must be non-empty")
-        if cfg.TEST.SYSU.DRAWS not in DRAW_SOURCES:
-            raise ValueError(f"TEST.SYSU.DRAWS={cfg.TEST.SYSU.DRAWS!r}: expected one of {list(DRAW_SOURCES)}")
+            raise ArgumentError("{modes} ({mode_values}) and {shots} ({shot_values}, each >= 1) must be non-empty",
+                                mode_values=self.modes, shot_values=self.shots)
+        if draws not in DRAW_SOURCES:
+            raise ArgumentError("{draws}={value!r}: expected one of {choices}", value=draws, choices=list(DRAW_SOURCES))
         perm_path = os.path.join(dataset.root, "exp", "rand_perm_cam.mat")
         self.official: Optional[OfficialGalleryDraw] = None
-        if cfg.TEST.SYSU.DRAWS == "official" and os.path.isfile(perm_path):
+        if draws == "official" and os.path.isfile(perm_path):
             self.official = OfficialGalleryDraw(perm_path)
             logger.info("SYSU-MM01 galleries: official draws from %s", perm_path)
-        elif cfg.TEST.SYSU.DRAWS == "official":
+        elif draws == "official":
             logger.warning("SYSU-MM01 galleries: %s not found, using seeded draws (seed = trial index) instead of "
                            "the official ones; each result records its draw", perm_path)
         else:
             logger.info("SYSU-MM01 galleries: seeded draws (seed = trial index, TEST.SYSU.DRAWS seeded)")
+
+    @classmethod
+    def from_config(cls, cfg, dataset):
+        arguments = super().from_config(cfg, dataset)
+        keys = {"modes": "TEST.SYSU.MODES", "shots": "TEST.SYSU.SHOTS", "draws": "TEST.SYSU.DRAWS"}
+        arguments.update(config_arguments(cfg, keys))
+        return arguments
 
     def draw_name(self, shots: int) -> str:
         """The name a result records for its galleries: "official" (rand_perm_cam.mat),

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..utils.optional import missing_extra
+
 logger = logging.getLogger(__name__)
 
 INPUT_NAME = "images"
@@ -35,7 +37,10 @@ class ImageToFeatures(nn.Module):
 def export_onnx(model: nn.Module, path: str, image_size_hw: Sequence[int], opset: int = 17) -> str:
     """Export `model` (moved to the CPU, left in eval mode) to `path` with a dynamic batch axis; the file is
     written to a temporary name, checked with onnx.checker, then moved into place. Returns path."""
-    import onnx
+    try:
+        import onnx
+    except ImportError as e:
+        raise missing_extra("onnx", "export", "ONNX export") from e
 
     if len(image_size_hw) != 2 or min(image_size_hw) <= 0:
         raise ValueError(f"image_size_hw must be [height, width] > 0 (INPUT.SIZE_TEST), got {list(image_size_hw)}")
@@ -71,7 +76,10 @@ def export_onnx(model: nn.Module, path: str, image_size_hw: Sequence[int], opset
 def onnx_max_abs_difference(model: nn.Module, path: str, images: torch.Tensor) -> float:
     """Largest absolute difference between onnxruntime's and PyTorch's features on `images`
     (uint8 (B,3,H,W)): the check to run after an export."""
-    import onnxruntime
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise missing_extra("onnxruntime", "export", "The ONNX parity check") from e
 
     if images.dtype != torch.uint8:
         raise TypeError(f"images must be uint8 (B,3,H,W) as the exported graph expects, got {images.dtype}")

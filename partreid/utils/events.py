@@ -13,6 +13,8 @@ import statistics
 from collections import defaultdict, deque
 from typing import Dict, List
 
+from .optional import missing_extra
+
 _CURRENT_STORAGE = []
 
 
@@ -123,7 +125,10 @@ def read_metrics(path: str) -> List[Dict[str, float]]:
 
 class TensorboardWriter:
     def __init__(self, log_dir: str):
-        from torch.utils.tensorboard import SummaryWriter  # needs the `tensorboard` package
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise missing_extra("tensorboard", "tensorboard", "TensorboardWriter") from e
 
         self._writer = SummaryWriter(log_dir)
         self._written = {}

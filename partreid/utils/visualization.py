@@ -11,8 +11,14 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+from .optional import missing_extra
+
+try:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+except ImportError as e:
+    raise missing_extra("matplotlib", "viz", "partreid.utils.visualization (tools/visualize.py's figures)") from e
 
 DPI = 100
 MODALITY_NAMES = {0: "visible", 1: "infrared"}

@@ -29,6 +29,7 @@ def gpu_check(monkeypatch):
     return gpu_check
 
 
+@pytest.mark.slow
 def test_quick_cpu_mode_runs_every_section(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")

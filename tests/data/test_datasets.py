@@ -2,12 +2,11 @@ import json
 import logging
 import os
 import shutil
-import sys
-import types
 
 import pytest
 
 from partreid.data import DATASET_REGISTRY, INFRARED, VISIBLE, build_dataset
+from partreid.data import synthvi as synthvi_package
 from partreid.data.datasets import LLCM, SYSUMM01, DatasetLayoutError, RegDB, SynthVI
 
 from vi_reid_trees import write_ids, write_image
@@ -179,8 +178,8 @@ def test_llcm_train_path_without_camera(make_llcm, cfg):
 # ----------------------------------------------------------------------------- SynthVI
 @pytest.fixture
 def fake_generator(monkeypatch, make_sysu):
-    """Stands in for partreid.data.synthvi_generator (another area's file): writes a tiny SYSU
-    tree plus the marker, and records its calls."""
+    """Stands in for partreid.data.synthvi.generate_synthvi: writes a tiny SYSU tree plus the
+    marker, and records its calls."""
     calls = []
 
     def generate_synthvi(root, num_train_ids, num_test_ids, images_per_camera, image_size, seed):
@@ -195,9 +194,7 @@ def fake_generator(monkeypatch, make_sysu):
             json.dump({"parameters": parameters, "summary": {}}, f)
         return {}
 
-    module = types.ModuleType("partreid.data.synthvi_generator")
-    module.generate_synthvi = generate_synthvi
-    monkeypatch.setitem(sys.modules, "partreid.data.synthvi_generator", module)
+    monkeypatch.setattr(synthvi_package, "generate_synthvi", generate_synthvi)
     return calls
 
 
@@ -215,8 +212,8 @@ def test_synthvi_generates_with_config_parameters_then_reads_sysu_layout(fake_ge
 
 
 def test_synthvi_fails_when_generation_leaves_another_marker(fake_generator, monkeypatch, cfg):
-    generate = sys.modules["partreid.data.synthvi_generator"].generate_synthvi
-    monkeypatch.setattr(sys.modules["partreid.data.synthvi_generator"], "generate_synthvi",
+    generate = synthvi_package.generate_synthvi
+    monkeypatch.setattr(synthvi_package, "generate_synthvi",
                         lambda root, **params: generate(root, **dict(params, seed=params["seed"] + 1)))
     with pytest.raises(DatasetLayoutError, match="SynthVI at .* was not generated: .*SYNTHVI_DONE.json"):
         SynthVI(cfg)
@@ -239,7 +236,6 @@ def test_synthvi_without_auto_generate_requires_matching_marker(fake_generator, 
 
 
 def test_synthvi_with_real_generator(cfg):
-    pytest.importorskip("partreid.data.synthvi_generator")
     cfg.DATASETS.SYNTHVI.NUM_TRAIN_IDS = 10
     cfg.DATASETS.SYNTHVI.NUM_TEST_IDS = 4
     cfg.DATASETS.SYNTHVI.IMAGES_PER_CAMERA = 1

@@ -1,4 +1,5 @@
-"""SynthVI generator: SYSU layout, determinism, completion marker, and cross-modality difficulty."""
+"""SynthVI generator (partreid/data/synthvi/): SYSU layout, determinism, completion marker, and
+cross-modality difficulty."""
 import filecmp
 import json
 import os
@@ -9,15 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from partreid.data import synthvi_generator
 from partreid.data.datasets import SYSUMM01, SynthVI
-from partreid.data.synthvi_generator import (
+from partreid.data.synthvi import (
     INFRARED_CAMERAS,
     MARKER_NAME,
     PART_NAMES,
     VISIBLE_CAMERAS,
     generate_synthvi,
+    identities,
     part_mask_path,
+    rendering,
 )
 
 CLI = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "tools", "generate_synthvi.py")
@@ -128,7 +130,7 @@ def test_part_mask_follows_the_warped_person_and_its_occluder(monkeypatch):
     image is bright (the same warp), far better than the mirrored mask, and every pixel an
     occluder paints over must be background in the mask."""
     occluded_pixels = []
-    occlude = synthvi_generator._occlude
+    occlude = rendering._occlude
 
     def black_occluder(rng, image, parts, infrared):
         before = image.copy()
@@ -137,13 +139,13 @@ def test_part_mask_follows_the_warped_person_and_its_occluder(monkeypatch):
         occluded_pixels.append(parts[changed])
         image[changed] = 0.0
 
-    monkeypatch.setattr(synthvi_generator, "_occlude", black_occluder)
-    monkeypatch.setattr(synthvi_generator, "_visible_lut", lambda identity: np.ones((11, 3), np.float32))
-    monkeypatch.setattr(synthvi_generator, "_background", lambda rng, style, h, w: np.zeros((h, w, 3), np.float32))
+    monkeypatch.setattr(rendering, "_occlude", black_occluder)
+    monkeypatch.setattr(rendering, "_visible_lut", lambda identity: np.ones((11, 3), np.float32))
+    monkeypatch.setattr(rendering, "_background", lambda rng, style, h, w: np.zeros((h, w, 3), np.float32))
     iou, mirrored_iou = [], []
-    for identity in synthvi_generator._sample_split_identities(0, range(1, 11)):
+    for identity in identities.sample_split_identities(0, range(1, 11)):
         for camera in VISIBLE_CAMERAS:
-            image, parts = synthvi_generator._render_image(identity, camera, 1, (64, 32), 0)
+            image, parts = rendering.render_image(identity, camera, 1, (64, 32), 0)
             bright, person = image.mean(axis=-1) > 127, parts > 0
             iou.append((bright & person).sum() / (bright | person).sum())
             mirrored = person[:, ::-1]
@@ -163,6 +165,7 @@ def test_same_arguments_give_identical_bytes(tiny_tree, tmp_path):
     assert not _trees_identical(root, str(tmp_path / "other_seed"))
 
 
+@pytest.mark.slow
 def test_marker_skips_complete_tree_and_regenerates_partial_or_stale(tmp_path):
     root = str(tmp_path / "SynthVI")
     generate_synthvi(root, **TINY)
@@ -192,6 +195,7 @@ def test_bad_arguments_are_named():
         generate_synthvi("/nonexistent/never_written", image_size=(8, 64))
 
 
+@pytest.mark.slow
 def test_cli_prints_summary(tmp_path):
     root = str(tmp_path / "cli")
     result = subprocess.run(
@@ -251,6 +255,7 @@ def _rank1(query, query_pids, gallery, gallery_pids):
     return 100.0 * float(np.mean(gallery_pids[np.argmax(query @ gallery.T, axis=1)] == query_pids))
 
 
+@pytest.mark.slow
 def test_cheap_matchers_bound_cross_modality_difficulty(tmp_path):
     """Raw pixels must not solve IR->visible search (hue and brightness do not transfer) although
     they do help visible->visible; polarity-free edge features must beat chance across

@@ -2,6 +2,7 @@
 cannot drift from the code they describe."""
 import importlib
 import os
+import re
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from partreid.modeling.losses.build import build_losses
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "docs", "extending", "examples")
-PAGES = ["backbone", "part_head", "mixer", "loss", "sampler", "evaluator", "dataset", "new_project"]
+PAGES = ["backbone", "part_head", "mixer", "loss", "sampler", "evaluator", "dataset", "new_project", "trainer", "contract"]
 
 
 @pytest.fixture
@@ -27,6 +28,21 @@ def test_every_extension_point_has_a_page_and_the_index_links_it():
     for page in PAGES:
         assert os.path.isfile(os.path.join(extending, f"{page}.md")), page
         assert f"extending/{page}.md" in index, page
+
+
+def test_the_pages_snippets_are_code_that_runs():
+    """Every line of a page's python snippet (but `...`) is a line of a worked example or of
+    partreid's own code, so that a snippet cannot drift from the code the tests run."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(EXAMPLES)))
+    sources = [os.path.join(EXAMPLES, name) for name in os.listdir(EXAMPLES) if name.endswith(".py")]
+    for folder, _, names in os.walk(os.path.join(repo, "partreid")):
+        sources += [os.path.join(folder, name) for name in names if name.endswith(".py")]
+    code = {line.strip() for path in sources for line in open(path).read().splitlines()} | {"", "..."}
+    for page in PAGES:
+        text = open(os.path.join(os.path.dirname(EXAMPLES), f"{page}.md")).read()
+        for snippet in re.findall(r"```python\n(.*?)```", text, re.S):
+            for line in snippet.splitlines():
+                assert line.strip() in code, f"{page}.md: {line.strip()!r} is in no example or source file"
 
 
 def test_backbone(example):
@@ -83,3 +99,14 @@ def test_new_project_through_projects_key(example, tmp_path):
     assert cfg.TOY.WEIGHT == 0.5
     (loss,) = build_losses(cfg)
     assert loss(example("toy_project").demo_batch(), {})["loss_toy"].item() == pytest.approx(0.5)
+
+
+def test_trainer(example):
+    from partreid.modeling.meta_arch.build import build_model
+    from partreid.utils.testing import tiny_model_cfg
+
+    cfg = tiny_model_cfg()
+    model = build_model(cfg)
+    optimizer = example("sgd_trainer").demo(cfg, model)
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.9
+    assert optimizer.param_groups[0]["lr"] == cfg.SOLVER.BASE_LR

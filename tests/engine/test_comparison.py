@@ -81,6 +81,7 @@ def _compare(args, threads=1):
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_compare_tool_end_to_end(tmp_path, monkeypatch):
     base = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
     arms = {"plain": "", "mixup": "MODEL:\n  MIXER:\n    NAME: MixUp\n"}

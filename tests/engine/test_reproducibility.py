@@ -64,6 +64,7 @@ def reference(tmp_path_factory):
     return data_root, out, log
 
 
+@pytest.mark.slow
 def test_demo_model_runs_twice_the_same_at_default_threads(reference, tmp_path):
     data_root, ref_out, log = reference
     assert torch.get_num_threads() > 1 or os.cpu_count() == 1, "the default thread count must be exercised"
@@ -79,6 +80,7 @@ def test_demo_model_runs_twice_the_same_at_default_threads(reference, tmp_path):
     assert_same_weights(final_weights(ref_out), final_weights(second))
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_matches_the_uninterrupted_demo_run(reference, tmp_path):
     data_root, ref_out, _ = reference
     out = str(tmp_path / "killed")

@@ -8,7 +8,7 @@ import torch
 from partreid.checkpoint import ReidCheckpointer
 from partreid.engine import hooks
 from partreid.engine.train_loop import SimpleTrainer
-from partreid.solver import EpochSchedule, WarmupMultiStepFactor
+from partreid.solver import EpochSchedule, LRMultiplier, WarmupParamScheduler, multistep_multiplier
 
 
 class ToyModel(torch.nn.Module):
@@ -43,7 +43,8 @@ def make(tmp_path, max_iter=12, period=4, eval_fn=None, fail_at=None):
     torch.manual_seed(0)
     model = ToyModel(fail_at)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupMultiStepFactor([6], 0.1, 2, 0.5))
+    multiplier = WarmupParamScheduler(multistep_multiplier([6], 0.1, max_iter), 0.5, 2, max_iter)
+    sched = LRMultiplier(opt, multiplier, max_iter)
     schedule = EpochSchedule(iters_per_epoch=3, max_epochs=max_iter / 3)
     trainer = SimpleTrainer(model, stream, opt, seed=7, epoch_of=schedule.epoch_of)
     ckpt = ReidCheckpointer(model, str(tmp_path), optimizer=opt, trainer=trainer)

@@ -5,21 +5,22 @@ import os
 import cv2
 import numpy as np
 
-from partreid.config import get_cfg
+from partreid.config import configurable, get_cfg
 from partreid.data import ReidDataset, ReidItem, build_dataset, build_test_loader
 from partreid.data.build import DATASET_REGISTRY
 
 
 @DATASET_REGISTRY.register()
 class CsvListDataset(ReidDataset):
-    """DATASETS.ROOT/CsvList/list.csv, one image per line (paths relative to that folder).
+    """<root>/list.csv, one image per line (paths relative to root; from a config, root is
+    DATASETS.ROOT/CsvList).
     Training pids are relabelled 0..N-1 in sorted order; test pids stay raw (the contract).
     Layout problems fail at construction with the file and line, not later in a loader."""
 
     default_evaluator = "SYSUEvaluator"
 
-    def __init__(self, cfg):
-        root = os.path.join(cfg.DATASETS.ROOT, "CsvList")
+    @configurable
+    def __init__(self, root: str):
         listing = os.path.join(root, "list.csv")
         if not os.path.isfile(listing):
             raise FileNotFoundError(f"{listing} does not exist (expected lines 'path,pid,camid,modality,split')")
@@ -36,6 +37,10 @@ class CsvListDataset(ReidDataset):
         train = [ReidItem(it.path, relabel[it.pid], it.camid, it.modality) for it in rows["train"]]
         super().__init__(root, train, rows["test"])
 
+    @classmethod
+    def from_config(cls, cfg):
+        return {"root": os.path.join(cfg.DATASETS.ROOT, "CsvList")}
+
 
 def demo(data_root: str):
     os.makedirs(os.path.join(data_root, "CsvList"), exist_ok=True)
@@ -51,4 +56,5 @@ def demo(data_root: str):
     cfg.INPUT.SIZE_TEST = [16, 8]
     cfg.DATALOADER.NUM_WORKERS = 0
     dataset = build_dataset(cfg, "CsvListDataset")
+    assert CsvListDataset(os.path.join(data_root, "CsvList")).test == dataset.test  # built without a config
     return dataset, next(iter(build_test_loader(cfg, dataset)))

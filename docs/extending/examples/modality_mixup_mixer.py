@@ -1,7 +1,9 @@
 """A registered mixer: MixUp that always pairs a sample with one of the other modality."""
+from typing import Optional
+
 import torch
 
-from partreid.config import get_cfg
+from partreid.config import config_arguments, configurable, get_cfg
 from partreid.data import INFRARED, VISIBLE
 from partreid.modeling.mixers.base import Mixer, MixedTargets, beta_alpha, draw_beta
 from partreid.modeling.mixers.build import MIXER_REGISTRY, build_mixer
@@ -13,9 +15,16 @@ class CrossModalityMixUp(Mixer):
     mixed image blends a visible and an infrared one. All draws come from `self.generator`
     (reseeded per step by the meta-architecture), which makes runs and resumes reproducible."""
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.alpha = beta_alpha(cfg)
+    @configurable
+    def __init__(self, *, alpha: float = 1.0, seed: Optional[int] = None):
+        super().__init__(seed=seed)
+        self.alpha = beta_alpha(alpha)
+
+    @classmethod
+    def from_config(cls, cfg):
+        arguments = super().from_config(cfg)  # the seed, from SEED
+        arguments.update(config_arguments(cfg, {"alpha": "MODEL.MIXER.ALPHA"}))
+        return arguments
 
     def mix_images(self, images, batch):
         modalities = batch["modalities"].cpu()
@@ -40,4 +49,8 @@ def demo():
     mixer.reseed(iteration=0)
     batch = {"targets": torch.tensor([0, 0, 1, 1]), "modalities": torch.tensor([0, 1, 0, 1])}
     images = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 2, 2)
-    return mixer.mix_images(images, batch), batch
+    mixed = mixer.mix_images(images, batch)
+    standalone = CrossModalityMixUp(alpha=cfg.MODEL.MIXER.ALPHA, seed=cfg.SEED)  # the same mixer without a config
+    standalone.reseed(iteration=0)
+    assert torch.equal(standalone.mix_images(images, batch)[0], mixed[0])
+    return mixed, batch

@@ -1,7 +1,7 @@
 """A registered loss with its own config key: a penalty on the squared norm of the descriptors."""
 import torch
 
-from partreid.config import get_cfg
+from partreid.config import config_arguments, configurable, get_cfg
 from partreid.config.config import CfgNode as CN
 from partreid.modeling.losses.build import LOSS_REGISTRY, build_losses
 
@@ -16,10 +16,16 @@ def add_norm_penalty_config(cfg):
 @LOSS_REGISTRY.register()
 class DescriptorNormPenalty:
     """Keeps descriptor norms small; returns {} when the model gives no descriptors, as every
-    loss must, so that it can be listed for any meta-architecture."""
+    loss must, so that it can be listed for any meta-architecture. Built by the registry as
+    `DescriptorNormPenalty(cfg)` (through from_config), or as `DescriptorNormPenalty(weight=0.01)`."""
 
-    def __init__(self, cfg):
-        self.weight = cfg.MODEL.LOSSES.NORM.WEIGHT
+    @configurable
+    def __init__(self, *, weight: float = 0.01):
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.NORM.WEIGHT"})
 
     def __call__(self, outputs: dict, batch: dict) -> dict:
         descriptors = outputs.get("descriptors")
@@ -33,4 +39,5 @@ def demo():
     add_norm_penalty_config(cfg)
     cfg.MODEL.LOSSES.NAMES = ["DescriptorNormPenalty"]
     (loss,) = build_losses(cfg)
+    assert loss.weight == DescriptorNormPenalty(weight=0.01).weight  # the same loss without a config
     return loss({"descriptors": torch.ones(2, 4)}, {}), loss({}, {})

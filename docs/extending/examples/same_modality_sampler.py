@@ -13,7 +13,8 @@ from partreid.data.samplers.base import IdentityBatchSampler
 class SameModalitySampler(IdentityBatchSampler):
     """Even batches are visible, odd ones infrared (by the parity of the batch's first draw),
     for single-modality warm-ups. Batches stay a pure function of (SEED, epoch, iteration):
-    only the `rng` passed in is used, so resume and DDP sharding come from the base class."""
+    only the `rng` passed in is used, so resume and DDP sharding come from the base class.
+    It adds no argument, so the base class's __init__ and from_config serve as they are."""
 
     def _usable_identities(self, items: Sequence[ReidItem]) -> List[int]:
         self.by_pid_modality = self._group(items, lambda item: (item.pid, item.modality))
@@ -38,4 +39,8 @@ def demo():
     items = [ReidItem(f"{pid}_{m}_{n}.jpg", pid, 1 + m, m) for pid in range(3) for m in (0, 1) for n in range(2)]
     sampler = build_sampler(cfg, items, iters_per_epoch=4)
     stream = iter(sampler)
-    return items, [next(stream) for _ in range(6)]
+    batches = [next(stream) for _ in range(6)]
+    # The base class's arguments build the same sampler without a config
+    standalone = SameModalitySampler(items, num_identities=2, num_instances=3, iters_per_epoch=4, seed=cfg.SEED)
+    assert next(iter(standalone)) == batches[0]
+    return items, batches

@@ -1,9 +1,11 @@
 """A minimal project module: importing it registers its components; `add_config` adds its keys.
 
-A config opts in with `PROJECTS: ["toy_project"]` (the module must be importable, e.g. a package
-installed with `pip install -e .` under projects/<Name>/). The core never imports a project."""
+A config opts in with `PROJECTS: ["toy_project"]`; the module must be importable, which
+new_project.md does by making it the package `projects/Toy/toy_project/__init__.py` and
+installing it with `pip install -e projects/Toy`. The core never imports a project."""
 import torch
 
+from partreid.config import config_arguments, configurable
 from partreid.config.config import CfgNode as CN
 from partreid.modeling.losses.build import LOSS_REGISTRY
 
@@ -17,8 +19,13 @@ def add_config(cfg):
 
 @LOSS_REGISTRY.register()
 class ToyLogitLoss:
-    def __init__(self, cfg):
-        self.weight = cfg.TOY.WEIGHT
+    @configurable
+    def __init__(self, *, weight: float = 0.1):
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "TOY.WEIGHT"})
 
     def __call__(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("logits") is None:

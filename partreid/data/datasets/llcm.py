@@ -2,8 +2,7 @@
 record visible light by day and near-infrared by night. Layout as distributed with DEEN."""
 import logging
 import os
-from typing import Optional
-
+from ...config.configurable import config_arguments, configurable
 from ..build import DATASET_REGISTRY
 from .base import INFRARED, VISIBLE, ReidDataset, ReidItem
 from .layout import (
@@ -42,11 +41,12 @@ class LLCM(ReidDataset):
     folder = "LLCM"
     default_evaluator = "LLCMEvaluator"
 
-    def __init__(self, cfg=None, root: Optional[str] = None):
-        if root is None:
-            if cfg is None:
-                raise ValueError("LLCM needs a cfg (DATASETS.ROOT) or an explicit root")
-            root = os.path.join(cfg.DATASETS.ROOT, self.folder)
+    @configurable
+    def __init__(self, root: str):
+        """
+        Args:
+            root: the dataset's folder (from a config: DATASETS.ROOT/LLCM).
+        """
         require_dir(root, LLCM_LAYOUT)
         idx = os.path.join(root, "idx")
         require_dir(idx, LLCM_LAYOUT)
@@ -72,6 +72,10 @@ class LLCM(ReidDataset):
             "LLCM at %s: %d train ids / %d images, %d test ids / %d images",
             root, self.num_train_pids, len(train), len(test_ids), len(test),
         )
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {}, root=os.path.join(cfg.DATASETS.ROOT, cls.folder))
 
     @staticmethod
     def _test_cameras(root: str, name: str, released) -> dict:

@@ -2,8 +2,7 @@
 ten random 206/206 train/test splits ("trials") listed in `idx/`."""
 import logging
 import os
-from typing import Optional
-
+from ...config.configurable import ArgumentError, config_arguments, configurable
 from ..build import DATASET_REGISTRY
 from .base import INFRARED, VISIBLE, ReidDataset, ReidItem
 from .layout import read_idx_list, relabel, require_dir
@@ -22,19 +21,21 @@ NUM_TRIALS = 10
 
 @DATASET_REGISTRY.register()
 class RegDB(ReidDataset):
-    """One trial of RegDB (DATASETS.REGDB_TRIAL): training identities relabelled 0..N-1,
+    """One trial of RegDB (`trial`, DATASETS.REGDB_TRIAL): training identities relabelled 0..N-1,
     `test` holds both modalities of the trial's test identities with raw labels."""
 
     folder = "RegDB"
     default_evaluator = "RegDBEvaluator"
 
-    def __init__(self, cfg=None, root: Optional[str] = None, trial: Optional[int] = None):
-        if cfg is None and (root is None or trial is None):
-            raise ValueError("RegDB needs a cfg (DATASETS.ROOT, DATASETS.REGDB_TRIAL) or an explicit root and trial")
-        root = root if root is not None else os.path.join(cfg.DATASETS.ROOT, self.folder)
-        trial = trial if trial is not None else cfg.DATASETS.REGDB_TRIAL
+    @configurable
+    def __init__(self, root: str, *, trial: int):
+        """
+        Args:
+            root: the dataset's folder (from a config: DATASETS.ROOT/RegDB).
+            trial: the split trial, 1..10.
+        """
         if not 1 <= int(trial) <= NUM_TRIALS:
-            raise ValueError(f"DATASETS.REGDB_TRIAL must be in 1..{NUM_TRIALS}, got {trial}")
+            raise ArgumentError("{trial} must be in 1..{last}, got {value}", last=NUM_TRIALS, value=trial)
         self.trial = int(trial)
         require_dir(root, REGDB_LAYOUT)
         require_dir(os.path.join(root, "idx"), REGDB_LAYOUT)
@@ -53,3 +54,8 @@ class RegDB(ReidDataset):
             "RegDB trial %d at %s: %d train ids / %d images, %d test images",
             self.trial, root, self.num_train_pids, len(train), len(test),
         )
+
+    @classmethod
+    def from_config(cls, cfg):
+        root = os.path.join(cfg.DATASETS.ROOT, cls.folder)
+        return config_arguments(cfg, {"trial": "DATASETS.REGDB_TRIAL"}, root=root)

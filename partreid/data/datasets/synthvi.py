@@ -2,14 +2,15 @@
 demand so that the whole pipeline runs (and is tested) without any downloaded data."""
 import json
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 from iopath.common.file_io import g_pathmgr
 
+from ...config.configurable import configurable
 from ...utils import comm
 from ..build import DATASET_REGISTRY
-from ..synthvi_generator import PART_MASK_DIR, PART_NAMES, part_mask_path
+from ..synthvi import PART_MASK_DIR, PART_NAMES, part_mask_path
 from .base import ReidItem
 from .layout import DatasetLayoutError, camera_of
 from .sysu_mm01 import SYSUMM01
@@ -49,7 +50,7 @@ def ensure_synthvi(root: str, params: dict, auto_generate: bool) -> None:
     matches and otherwise clears its own files and regenerates; the other ranks wait."""
     if auto_generate:
         if comm.is_main_process():
-            from ..synthvi_generator import generate_synthvi
+            from ..synthvi import generate_synthvi
 
             generate_synthvi(root, **params)
         comm.synchronize()
@@ -73,16 +74,25 @@ class SynthVI(SYSUMM01):
     folder = "SynthVI"
     default_evaluator = "SYSUEvaluator"
 
-    def __init__(self, cfg=None, root: Optional[str] = None, params: Optional[dict] = None,
-                 auto_generate: Optional[bool] = None):
-        if cfg is None and params is None:
-            raise ValueError("SynthVI needs a cfg (DATASETS.SYNTHVI.*) or explicit generation params")
-        self.params = params if params is not None else synthvi_parameters(cfg)
-        if auto_generate is None:
-            auto_generate = cfg is None or bool(cfg.DATASETS.SYNTHVI.AUTO_GENERATE)
+    @configurable
+    def __init__(self, root: str, *, params: dict, auto_generate: bool = True):
+        """
+        Args:
+            root: the dataset's folder (from a config: DATASETS.ROOT/SynthVI).
+            params: generate_synthvi's arguments besides root (see `synthvi_parameters`).
+            auto_generate: generate the tree when `root` holds none made with `params`; False
+                makes that an error.
+        """
+        self.params = params
         self.auto_generate = auto_generate
         self._part_mask_files: Dict[str, np.ndarray] = {}  # .npz path -> its masks, read on first use
-        super().__init__(cfg, root)
+        super().__init__(root)
+
+    @classmethod
+    def from_config(cls, cfg):
+        arguments = super().from_config(cfg)
+        arguments.update(params=synthvi_parameters(cfg), auto_generate=bool(cfg.DATASETS.SYNTHVI.AUTO_GENERATE))
+        return arguments
 
     def prepare(self, root: str) -> None:
         ensure_synthvi(root, self.params, self.auto_generate)

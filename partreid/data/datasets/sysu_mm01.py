@@ -1,8 +1,9 @@
 """SYSU-MM01 (Wu et al., ICCV 2017): 6 cameras, 4 visible and 2 near-infrared."""
 import logging
 import os
-from typing import List, Optional
+from typing import List
 
+from ...config.configurable import config_arguments, configurable
 from ..build import DATASET_REGISTRY
 from .base import INFRARED, VISIBLE, ReidDataset, ReidItem
 from .layout import collect_identity_images, read_id_line, relabel, require_dir
@@ -29,11 +30,12 @@ class SYSUMM01(ReidDataset):
     train_id_files = ("train_id.txt", "val_id.txt")
     test_id_file = "test_id.txt"
 
-    def __init__(self, cfg=None, root: Optional[str] = None):
-        if root is None:
-            if cfg is None:
-                raise ValueError(f"{type(self).__name__} needs a cfg (DATASETS.ROOT) or an explicit root")
-            root = os.path.join(cfg.DATASETS.ROOT, self.folder)
+    @configurable
+    def __init__(self, root: str):
+        """
+        Args:
+            root: the dataset's folder (from a config: DATASETS.ROOT/<folder>).
+        """
         self.prepare(root)
         require_dir(root, SYSU_LAYOUT)
         for cam in SYSU_CAMERAS:
@@ -53,6 +55,10 @@ class SYSUMM01(ReidDataset):
             "%s at %s: %d train ids / %d images, %d test ids / %d images",
             type(self).__name__, root, self.num_train_pids, len(train), len(set(test_ids)), len(test),
         )
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {}, root=os.path.join(cfg.DATASETS.ROOT, cls.folder))
 
     def prepare(self, root: str) -> None:
         """Hook run before the layout check (SynthVI generates its tree here)."""

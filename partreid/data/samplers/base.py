@@ -12,6 +12,7 @@ from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 
+from ...config.configurable import config_arguments, configurable
 from ...utils import comm
 from ..common import SampleKey
 from ..datasets.base import ReidItem
@@ -22,8 +23,13 @@ _AUGMENTATION_STREAM = 1
 
 class IdentityBatchSampler(ABC):
     """Base of the P x K samplers: subclasses choose the usable identities and compose one
-    global batch (a list of P*K item indices, identity by identity) from a generator."""
+    global batch (a list of P*K item indices, identity by identity) from a generator.
 
+    Built as `cls(cfg, items, iters_per_epoch, start_iter)` (DATALOADER.*, SEED and the process
+    group) or from explicit arguments. Its errors name the config keys in both cases: the
+    arguments are the keys' values one for one."""
+
+    @configurable
     def __init__(
         self,
         items: Sequence[ReidItem],
@@ -35,6 +41,15 @@ class IdentityBatchSampler(ABC):
         rank: int = 0,
         world_size: int = 1,
     ):
+        """
+        Args:
+            items: the training items the batches index.
+            num_identities, num_instances: P identities x K images per global batch.
+            iters_per_epoch: iterations in one epoch (batches are a function of (epoch, iteration)).
+            seed: the seed of every draw (>= 0).
+            start_iter: the iteration the stream starts at (a resumed run's).
+            rank, world_size: this process's shard of every global batch.
+        """
         if num_identities < 1 or num_instances < 1:
             raise ValueError(
                 "DATALOADER.NUM_IDENTITIES and DATALOADER.NUM_INSTANCES must be >= 1, "
@@ -70,12 +85,14 @@ class IdentityBatchSampler(ABC):
 
     @classmethod
     def from_config(cls, cfg, items: Sequence[ReidItem], iters_per_epoch: int, start_iter: int = 0):
-        return cls(
-            items,
-            num_identities=cfg.DATALOADER.NUM_IDENTITIES,
-            num_instances=cfg.DATALOADER.NUM_INSTANCES,
+        """P and K from the config, and this process's rank among all of them."""
+        keys = {"num_identities": "DATALOADER.NUM_IDENTITIES", "num_instances": "DATALOADER.NUM_INSTANCES",
+                "seed": "SEED"}
+        return config_arguments(
+            cfg,
+            keys,
+            items=items,
             iters_per_epoch=iters_per_epoch,
-            seed=cfg.SEED,
             start_iter=start_iter,
             rank=comm.get_rank(),
             world_size=comm.get_world_size(),

@@ -4,6 +4,7 @@ from typing import List, Sequence
 
 import numpy as np
 
+from ...config.configurable import configurable
 from ..build import SAMPLER_REGISTRY
 from ..datasets.base import INFRARED, VISIBLE, ReidItem
 from .base import IdentityBatchSampler
@@ -17,7 +18,9 @@ class CrossModalitySampler(IdentityBatchSampler):
     batch holds cross-modality positives for every sample. Identities lacking one modality
     are skipped (with a warning); images are drawn with replacement when too few."""
 
+    @configurable
     def __init__(self, items: Sequence[ReidItem], num_identities: int, num_instances: int, *args, **kwargs):
+        """IdentityBatchSampler's arguments; `num_instances` must be even."""
         if num_instances % 2:
             raise ValueError(
                 f"DATALOADER.NUM_INSTANCES must be even for CrossModalitySampler (K/2 per modality), got {num_instances}"

@@ -1,6 +1,6 @@
 """torchvision ResNet as a ReID backbone: last stride, MPANet's modality alleviation, stage hooks."""
 import logging
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -8,6 +8,7 @@ import torch.nn.functional as F
 import torchvision
 from iopath.common.file_io import g_pathmgr
 
+from ...config.configurable import ArgumentError, config_arguments, configurable
 from .build import BACKBONE_REGISTRY
 from .pretrained import resolve_pretrain_path
 
@@ -55,25 +56,52 @@ class ResNet(nn.Module):
     """ResNet-18/34/50/101 without its classifier. Module names follow torchvision
     (conv1, bn1, layer1..layer4) so that torchvision ImageNet state dicts load as they are."""
 
-    def __init__(self, cfg):
+    DEPTHS = tuple(sorted(_CONSTRUCTORS))
+    NORMS = ("BN", "SyncBN")
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        depth: int = 50,
+        last_stride: int = 1,
+        norm: str = "BN",
+        modality_alleviation: Sequence[int] = (),
+        pretrain_path: Optional[str] = "",
+        allow_download: bool = False,
+        allow_random_init: bool = True,
+    ):
+        """
+        Args:
+            depth: 18, 34, 50 or 101.
+            last_stride: stride of layer4; 1 keeps twice the resolution (standard in ReID).
+            norm: "BN", or "SyncBN", which the trainer applies to the whole model where a process
+                group can synchronise statistics (several CUDA processes).
+            modality_alleviation: stages (1..4) followed by MPANet's modality-alleviation module.
+            pretrain_path: ImageNet weights to start from: a torchvision-format state dict or
+                "torchvision://<arch>[/<weights>]" (see pretrained.py); "" for none (random
+                weights, allowed by `allow_random_init`); None when the caller loads weights over
+                the whole backbone afterwards (nothing is loaded, checked or warned about).
+            allow_download: fetch a "torchvision://" file missing from the torch hub cache.
+            allow_random_init: whether an empty `pretrain_path` may start from random weights.
+        """
         super().__init__()
-        bcfg = cfg.MODEL.BACKBONE
-        if bcfg.DEPTH not in _CONSTRUCTORS:
-            raise ValueError(f"MODEL.BACKBONE.DEPTH={bcfg.DEPTH!r}: expected one of {sorted(_CONSTRUCTORS)}")
-        if bcfg.LAST_STRIDE not in (1, 2):
-            raise ValueError(f"MODEL.BACKBONE.LAST_STRIDE={bcfg.LAST_STRIDE!r}: expected 1 or 2")
-        if bcfg.NORM not in ("BN", "SyncBN"):
-            raise ValueError(f"MODEL.BACKBONE.NORM={bcfg.NORM!r}: expected 'BN' or 'SyncBN'")
-        alleviated = sorted(set(bcfg.MODALITY_ALLEVIATION))
+        if depth not in _CONSTRUCTORS:
+            raise ArgumentError("{depth}={value!r}: expected one of {choices}", value=depth, choices=list(self.DEPTHS))
+        if last_stride not in (1, 2):
+            raise ArgumentError("{last_stride}={value!r}: expected 1 or 2", value=last_stride)
+        if norm not in self.NORMS:
+            raise ArgumentError("{norm}={value!r}: expected 'BN' or 'SyncBN'", value=norm)
+        alleviated = sorted(set(modality_alleviation))
         if any(stage not in (1, 2, 3, 4) for stage in alleviated):
-            raise ValueError(
-                f"MODEL.BACKBONE.MODALITY_ALLEVIATION={list(bcfg.MODALITY_ALLEVIATION)!r}: expected stages among 1..4"
+            raise ArgumentError(
+                "{modality_alleviation}={value!r}: expected stages among 1..4", value=list(modality_alleviation)
             )
 
-        net = _CONSTRUCTORS[bcfg.DEPTH](weights=None)
+        net = _CONSTRUCTORS[depth](weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
-        if bcfg.LAST_STRIDE == 1:
+        if last_stride == 1:
             _remove_stride(self.layer4[0])
 
         stage_channels = {i: _block_out_channels(getattr(self, f"layer{i}")[-1]) for i in (1, 2, 3, 4)}
@@ -81,34 +109,46 @@ class ResNet(nn.Module):
             {str(stage): ModalityAlleviation(stage_channels[stage]) for stage in alleviated}
         )
         self.out_channels = stage_channels[4]
+        self._initialise(pretrain_path, allow_download, allow_random_init)
 
-        # NORM "SyncBN" is applied by the trainer to the whole model, and only where a process
-        # group can synchronise statistics (several CUDA processes)
-        self._initialise(cfg)
-
-    def _initialise(self, cfg) -> None:
-        """ImageNet weights from PRETRAIN_PATH, unless MODEL.WEIGHTS will replace them anyway (an
-        evaluation or fine-tuning then needs no ImageNet file); random weights only where the
-        config allows them (MODEL.BACKBONE.ALLOW_RANDOM_INIT)."""
-        bcfg = cfg.MODEL.BACKBONE
+    @classmethod
+    def from_config(cls, cfg):
+        keys = {
+            "depth": "MODEL.BACKBONE.DEPTH",
+            "last_stride": "MODEL.BACKBONE.LAST_STRIDE",
+            "norm": "MODEL.BACKBONE.NORM",
+            "modality_alleviation": "MODEL.BACKBONE.MODALITY_ALLEVIATION",
+            "pretrain_path": "MODEL.BACKBONE.PRETRAIN_PATH",
+            "allow_download": "MODEL.BACKBONE.ALLOW_DOWNLOAD",
+            "allow_random_init": "MODEL.BACKBONE.ALLOW_RANDOM_INIT",
+        }
+        arguments = config_arguments(cfg, keys)
         if cfg.MODEL.WEIGHTS:
+            # an evaluation or fine-tuning then needs no ImageNet file
             logger.info(f"MODEL.BACKBONE.PRETRAIN_PATH not loaded: MODEL.WEIGHTS={cfg.MODEL.WEIGHTS} "
                         "replaces the backbone's weights")
+            arguments["pretrain_path"] = None
+        return arguments
+
+    def _initialise(self, pretrain_path: Optional[str], allow_download: bool, allow_random_init: bool) -> None:
+        """ImageNet weights from `pretrain_path`; random weights only where allowed."""
+        if pretrain_path is None:
             return
-        if bcfg.PRETRAIN_PATH:
-            self.load_pretrained(resolve_pretrain_path(bcfg.PRETRAIN_PATH, bcfg.ALLOW_DOWNLOAD))
+        if pretrain_path:
+            self.load_pretrained(resolve_pretrain_path(pretrain_path, allow_download))
             return
-        if not bcfg.ALLOW_RANDOM_INIT:
-            raise ValueError(
-                "MODEL.BACKBONE.PRETRAIN_PATH is empty and this config does not allow a randomly initialised "
-                "backbone (MODEL.BACKBONE.ALLOW_RANDOM_INIT False): the published numbers start from ImageNet "
-                "weights. Set MODEL.BACKBONE.PRETRAIN_PATH torchvision://resnet50 (read from the torch hub "
-                "cache; add MODEL.BACKBONE.ALLOW_DOWNLOAD True to fetch it once) or a local torchvision state "
-                "dict (.pth); or set MODEL.BACKBONE.ALLOW_RANDOM_INIT True to train from scratch on purpose."
+        if not allow_random_init:
+            raise ArgumentError(
+                "{pretrain_path} is empty and {allow_random_init} is False: the published numbers start from "
+                "ImageNet weights, and this backbone must not start from random ones by accident. Set "
+                "{pretrain_path} to 'torchvision://resnet50' (read from the torch hub cache; set {allow_download} "
+                "True to fetch it once) or to a local torchvision state dict (.pth); or set {allow_random_init} "
+                "True to train from scratch on purpose."
             )
         logger.warning(
-            "MODEL.BACKBONE.PRETRAIN_PATH is empty: the ResNet backbone is RANDOMLY INITIALISED. "
-            "Set it to torchvision://resnet50 or a torchvision ImageNet state dict to reproduce published results."
+            "The ResNet backbone is RANDOMLY INITIALISED (no ImageNet weights: MODEL.BACKBONE.PRETRAIN_PATH, or "
+            "pretrain_path, is empty). Set it to torchvision://resnet50 or a torchvision ImageNet state dict to "
+            "reproduce published results."
         )
 
     def load_pretrained(self, path: str) -> None:

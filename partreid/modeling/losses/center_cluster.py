@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
 from .common import hard_targets, safe_norm
 
@@ -11,18 +12,27 @@ from .common import hard_targets, safe_norm
 class CenterClusterLoss(nn.Module):
     """Supplementary eq. 3 on the pre-BN person descriptor d (outputs["descriptors"], where
     MPANet applies it): the mean distance of each descriptor to its in-batch identity centre,
-    plus the mean over centre pairs of [rho - ||z_k - z_d||]_+ (rho = MODEL.LOSSES.CC.MARGIN).
+    plus the mean over centre pairs of [rho - ||z_k - z_d||]_+ (rho = `margin`, MODEL.LOSSES.CC.MARGIN).
 
     MPANet's code averages the hinge per identity over the *samples* of other identities; with
     its balanced P x K batches that equals the mean over centre pairs used here, which does not
     depend on how the sampler orders or balances the batch. Mixed batches group each sample
     under its dominant identity."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, weight: float = 1.0, margin: float = 0.7):
+        """
+        Args:
+            weight: the term's weight.
+            margin: rho, the least distance between identity centres.
+        """
         super().__init__()
-        lcfg = cfg.MODEL.LOSSES.CC
-        self.weight = lcfg.WEIGHT
-        self.margin = lcfg.MARGIN
+        self.weight = weight
+        self.margin = margin
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.CC.WEIGHT", "margin": "MODEL.LOSSES.CC.MARGIN"})
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("descriptors") is None:

@@ -4,6 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...data.datasets.base import VISIBLE
+from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
 
 
@@ -18,9 +19,18 @@ class ModalityLearningLoss(nn.Module):
     the own-modality distribution is the first argument and carries the gradient; the sum over
     samples of eq. 1 is divided by the batch size N (MPANet's loss weight assumes this)."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, weight: float = 2.5):
+        """
+        Args:
+            weight: the term's weight.
+        """
         super().__init__()
-        self.weight = cfg.MODEL.LOSSES.ML.WEIGHT
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.ML.WEIGHT"})
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         keys = ("logits_visible", "logits_infrared", "mean_logits_visible", "mean_logits_infrared")

@@ -2,6 +2,7 @@
 import torch.nn as nn
 
 from ...data.datasets.base import INFRARED, VISIBLE
+from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
 from .common import masked_mean, mixed_cross_entropy
 
@@ -11,13 +12,23 @@ class ModalitySpecificIDLoss(nn.Module):
     """Supplementary eq. 2: mean CE of C_v over the visible samples plus mean CE of C_r over the
     infrared samples. These classifiers learn modality-specific knowledge that the modality
     learning loss then transfers. Mixed batches use the lam-weighted CE (a sample counts in its
-    anchor's modality). MODEL.LOSSES.SID.COUNT_TWICE doubles the term, as MPANet's code does by
+    anchor's modality). `count_twice` (MODEL.LOSSES.SID.COUNT_TWICE) doubles the term, as MPANet's code does by
     adding it twice; the default follows the formula."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, weight: float = 0.5, count_twice: bool = False):
+        """
+        Args:
+            weight: the term's weight.
+            count_twice: double it, as MPANet's code does (see above).
+        """
         super().__init__()
-        lcfg = cfg.MODEL.LOSSES.SID
-        self.weight = lcfg.WEIGHT * (2.0 if lcfg.COUNT_TWICE else 1.0)
+        self.weight = weight * (2.0 if count_twice else 1.0)
+
+    @classmethod
+    def from_config(cls, cfg):
+        keys = {"weight": "MODEL.LOSSES.SID.WEIGHT", "count_twice": "MODEL.LOSSES.SID.COUNT_TWICE"}
+        return config_arguments(cfg, keys)
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("logits_visible") is None or outputs.get("logits_infrared") is None:

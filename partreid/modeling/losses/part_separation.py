@@ -2,6 +2,7 @@
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
 
 
@@ -12,14 +13,24 @@ class PartSeparationLoss(nn.Module):
     penalised so that the M detectors find different body parts. Returns {} without part maps
     or with fewer than two parts. With the fixed Stripes head the term is a constant.
 
-    With MODEL.LOSSES.SEP.NORMALIZE the maps are scaled to unit L2 norm first, so the term is the
+    With `normalize` (MODEL.LOSSES.SEP.NORMALIZE) the maps are scaled to unit L2 norm first, so the term is the
     mean cosine similarity of two maps: it asks the maps to lie apart without rewarding a map for
     fading out, which the un-normalised product does (it falls with every map's strength)."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, weight: float = 0.5, normalize: bool = False):
+        """
+        Args:
+            weight: the term's weight.
+            normalize: the cosine similarity of the maps instead of their inner product (see above).
+        """
         super().__init__()
-        self.weight = cfg.MODEL.LOSSES.SEP.WEIGHT
-        self.normalize = cfg.MODEL.LOSSES.SEP.NORMALIZE
+        self.weight = weight
+        self.normalize = normalize
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.SEP.WEIGHT", "normalize": "MODEL.LOSSES.SEP.NORMALIZE"})
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         maps = outputs.get("part_maps")

@@ -1,6 +1,7 @@
 """Batch-hard triplet loss (Hermans et al. 2017), for peer methods and ablations."""
 import torch.nn as nn
 
+from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
 from .common import hard_targets, pairwise_distances
 
@@ -12,11 +13,20 @@ class TripletLoss(nn.Module):
     Anchors without any negative in the batch are left out. Mixed batches use each sample's
     dominant identity."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, weight: float = 1.0, margin: float = 0.3):
+        """
+        Args:
+            weight: the term's weight.
+            margin: the hinge's margin.
+        """
         super().__init__()
-        lcfg = cfg.MODEL.LOSSES.TRIPLET
-        self.weight = lcfg.WEIGHT
-        self.margin = lcfg.MARGIN
+        self.weight = weight
+        self.margin = margin
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.TRIPLET.WEIGHT", "margin": "MODEL.LOSSES.TRIPLET.MARGIN"})
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("descriptors") is None:

@@ -1,12 +1,15 @@
 """The part-based VI-ReID baseline (MPANet-style) that PartMix and the other mixers plug into."""
+from typing import Callable, Optional, Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...config.configurable import ArgumentError, config_arguments, configurable
 from ...utils.events import get_event_storage, has_event_storage
 from ..backbone import build_backbone
 from ..losses import build_losses
-from ..mixers import build_mixer
+from ..mixers import Mixer, NoMix, build_mixer
 from ..part_heads import build_part_head
 from .build import META_ARCH_REGISTRY
 
@@ -19,33 +22,67 @@ class PartBaseline(nn.Module):
     (BNNeck, Luo et al. 2019; the neck's bias is frozen at 0 as in MPANet). Three bias-free
     classifiers: C (shared identity), C_v and C_r (modality-specific), plus EMA "mean" copies of
     C_v and C_r kept as buffers (checkpointed, never optimised) for the modality learning loss.
+
+    `PartBaseline(cfg)` builds the backbone, part head, mixer and losses the config names;
+    `PartBaseline(backbone=..., part_head=..., num_classes=..., losses=[...])` takes built ones.
     """
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone: nn.Module,
+        part_head: nn.Module,
+        num_classes: int,
+        num_parts: Optional[int] = None,
+        mixer: Optional[Mixer] = None,
+        losses: Optional[Sequence[Callable[[dict, dict], dict]]] = None,
+        pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
+        pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
+        mean_momentum: float = 0.8,
+        channels_last: bool = True,
+        mixer_start_epoch: int = 0,
+        mixer_prob: float = 1.0,
+    ):
+        """
+        Args:
+            backbone: images (B,3,H,W) -> feature map (B,C,h,w), with an `out_channels` (C)
+                attribute and `forward(x, hidden_hook=None)` (see docs/extending/backbone.md).
+            part_head: feature map -> part maps and descriptors (docs/extending/part_head.md).
+            num_classes: the number of training identities K.
+            num_parts: M, the part head's number of parts; None reads `part_head.num_parts`.
+            mixer: the training-time mixer; None mixes nothing (NoMix).
+            losses: `loss(outputs, batch) -> {term: weighted value}` callables, summed by the
+                trainer; None: no loss (an inference-only model).
+            pixel_mean, pixel_std: per-channel (RGB) statistics of the 0..255 input images.
+            mean_momentum: momentum of the EMA mean modality classifiers, in [0, 1].
+            channels_last: run the backbone in channels_last memory format.
+            mixer_start_epoch: epoch from which the mixer acts.
+            mixer_prob: probability that the mixer acts on a batch.
+        """
         super().__init__()
-        num_classes = cfg.MODEL.NUM_CLASSES
         if num_classes <= 0:
-            raise ValueError(
-                f"MODEL.NUM_CLASSES={num_classes}: set it to the number of training identities "
-                "(the engine fills it from the training dataset when it is 0; set it yourself when building "
-                "a model outside the engine)"
+            raise ArgumentError("{num_classes}={value!r}: expected the number of training identities (> 0)",
+                                value=num_classes)
+        if not 0.0 <= mean_momentum <= 1.0:
+            raise ArgumentError("{mean_momentum}={value!r}: expected a value in [0, 1]", value=mean_momentum)
+        if len(pixel_mean) != 3 or len(pixel_std) != 3:
+            raise ArgumentError(
+                "{pixel_mean}={mean} / {pixel_std}={std}: expected 3 values each (RGB, 0..255 scale)",
+                mean=list(pixel_mean), std=list(pixel_std),
             )
-        momentum = cfg.MODEL.CLASSIFIER.MEAN_MOMENTUM
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"MODEL.CLASSIFIER.MEAN_MOMENTUM={momentum!r}: expected a value in [0, 1]")
-        if len(cfg.MODEL.PIXEL_MEAN) != 3 or len(cfg.MODEL.PIXEL_STD) != 3:
-            raise ValueError(
-                f"MODEL.PIXEL_MEAN={list(cfg.MODEL.PIXEL_MEAN)} / MODEL.PIXEL_STD={list(cfg.MODEL.PIXEL_STD)}: "
-                "expected 3 values each (RGB, 0..255 scale)"
-            )
-        self.mean_momentum = momentum
-        self.channels_last = cfg.MODEL.CHANNELS_LAST
-        self.mixer_start_epoch = cfg.MODEL.MIXER.START_EPOCH
-        self.mixer_prob = cfg.MODEL.MIXER.PROB
+        if num_parts is None:
+            if not hasattr(part_head, "num_parts"):
+                raise ArgumentError("{num_parts} is None and the part head has no num_parts attribute to read it from")
+            num_parts = part_head.num_parts
+        self.mean_momentum = mean_momentum
+        self.channels_last = channels_last
+        self.mixer_start_epoch = mixer_start_epoch
+        self.mixer_prob = mixer_prob
 
-        self.backbone = build_backbone(cfg)
-        self.part_head = build_part_head(cfg, self.backbone.out_channels)
-        self.num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
+        self.backbone = backbone
+        self.part_head = part_head
+        self.num_parts = num_parts
         dim = (self.num_parts + 1) * self.backbone.out_channels
         self.feature_dim = dim
 
@@ -59,15 +96,44 @@ class PartBaseline(nn.Module):
         self.register_buffer("mean_classifier_visible", self.classifier_visible.weight.detach().clone())
         self.register_buffer("mean_classifier_infrared", self.classifier_infrared.weight.detach().clone())
 
-        self.mixer = build_mixer(cfg)
-        self.losses = build_losses(cfg)
+        self.mixer = mixer if mixer is not None else NoMix()
+        self.losses = list(losses or [])
         # Losses that are modules (with or without parameters) follow the model's device and state.
         self.loss_modules = nn.ModuleList(loss for loss in self.losses if isinstance(loss, nn.Module))
 
-        self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
         if self.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_config(cls, cfg):
+        """Builds the backbone, part head, mixer and losses the config names, in that order."""
+        if cfg.MODEL.NUM_CLASSES <= 0:
+            raise ValueError(
+                f"MODEL.NUM_CLASSES={cfg.MODEL.NUM_CLASSES}: set it to the number of training identities "
+                "(the engine fills it from the training dataset when it is 0; set it yourself when building "
+                "a model outside the engine)"
+            )
+        keys = {
+            "num_classes": "MODEL.NUM_CLASSES",
+            "num_parts": "MODEL.PART_HEAD.NUM_PARTS",
+            "pixel_mean": "MODEL.PIXEL_MEAN",
+            "pixel_std": "MODEL.PIXEL_STD",
+            "mean_momentum": "MODEL.CLASSIFIER.MEAN_MOMENTUM",
+            "channels_last": "MODEL.CHANNELS_LAST",
+            "mixer_start_epoch": "MODEL.MIXER.START_EPOCH",
+            "mixer_prob": "MODEL.MIXER.PROB",
+        }
+        backbone = build_backbone(cfg)
+        return config_arguments(
+            cfg,
+            keys,
+            backbone=backbone,
+            part_head=build_part_head(cfg, backbone.out_channels),
+            mixer=build_mixer(cfg),
+            losses=build_losses(cfg),
+        )
 
     @property
     def device(self) -> torch.device:
@@ -117,6 +183,7 @@ class PartBaseline(nn.Module):
         outputs.update(
             bn_descriptors=bn_descriptors,
             logits=self.classifier(bn_descriptors),
+            part_logits=self.part_logits(bn_descriptors),
             logits_visible=self.classifier_visible(bn_descriptors),
             logits_infrared=self.classifier_infrared(bn_descriptors),
             mean_logits_visible=mean_logits_visible,
@@ -131,18 +198,27 @@ class PartBaseline(nn.Module):
             outputs.update(mixer.mix_descriptors(outputs, batch, self))
         return outputs
 
+    def part_logits(self, bn_descriptors: torch.Tensor) -> torch.Tensor:
+        """(N, M, K) per-part contributions to C's logits: W_m applied to part m's slice of the
+        BN-necked descriptor (the logits sum them plus the global slot's contribution)."""
+        n, m = bn_descriptors.shape[0], self.num_parts
+        width = (self.feature_dim // (m + 1))
+        parts = bn_descriptors[:, : m * width].reshape(n, m, width)
+        weights = self.classifier.weight[:, : m * width].reshape(-1, m, width)
+        return torch.einsum("nmc,kmc->nmk", parts, weights)
+
     def losses_from(self, outputs: dict, batch: dict) -> dict:
         terms = {}
         for loss in self.losses:
             for name, value in loss(outputs, batch).items():
                 if name in terms:
-                    raise KeyError(f"Loss term '{name}' is returned by two entries of MODEL.LOSSES.NAMES")
+                    raise KeyError(f"Loss term '{name}' is returned by two of the model's losses (MODEL.LOSSES.NAMES)")
                 terms[name] = value
         return terms
 
     def _active_mixer(self, batch: dict):
-        """The mixer when it acts on this batch: from MODEL.MIXER.START_EPOCH on, with
-        probability MODEL.MIXER.PROB (drawn from the mixer's seeded stream)."""
+        """The mixer when it acts on this batch: from `mixer_start_epoch` (MODEL.MIXER.START_EPOCH)
+        on, with probability `mixer_prob` (MODEL.MIXER.PROB), drawn from the mixer's seeded stream."""
         if batch["epoch"] < self.mixer_start_epoch:
             return None
         if "iteration" in batch:

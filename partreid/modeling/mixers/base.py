@@ -13,7 +13,7 @@ identity losses read. The meta-architecture only calls a mixer in training mode 
 MODEL.MIXER.START_EPOCH on.
 
 Every random draw of a mixer comes from `self.generator`, a CPU torch.Generator reseeded from
-(SEED, iteration, rank) each step: a run with a fixed SEED mixes the same way every time, a
+(seed, iteration, rank) each step: a run with a fixed SEED mixes the same way every time, a
 resumed run as an uninterrupted one, and data-parallel ranks draw different pairs.
 """
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 from scipy.special import betaincinv
 
+from ...config.configurable import ArgumentError, config_arguments, configurable
 from ...utils import comm
 
 
@@ -45,12 +46,20 @@ def _stream_seed(seed: int, iteration: int, rank: int) -> int:
 
 
 class Mixer:
-    def __init__(self, cfg=None):
-        self.cfg = cfg
-        # torch's initial seed when SEED < 0: the engine has already drawn and logged it.
-        self.seed = cfg.SEED if cfg is not None and cfg.SEED >= 0 else torch.initial_seed()
+    @configurable
+    def __init__(self, *, seed: Optional[int] = None):
+        """
+        Args:
+            seed: the seed of the mixer's random stream (the config's SEED); None takes torch's
+                initial seed, which the engine has already drawn and logged when SEED < 0.
+        """
+        self.seed = torch.initial_seed() if seed is None else seed
         self.generator = torch.Generator()
         self.reseed(0)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {}, seed=cfg.SEED if cfg.SEED >= 0 else None)
 
     def reseed(self, iteration: int) -> None:
         """Restart the random stream from (SEED, iteration, rank); the meta-architecture calls it
@@ -74,11 +83,11 @@ class Mixer:
         return {}
 
 
-def beta_alpha(cfg) -> float:
-    """MODEL.MIXER.ALPHA, checked: the parameter of the symmetric Beta the mixing ratio follows."""
-    alpha = cfg.MODEL.MIXER.ALPHA
+def beta_alpha(alpha: float) -> float:
+    """`alpha` (MODEL.MIXER.ALPHA), checked: the parameter of the symmetric Beta the mixing ratio
+    follows."""
     if not alpha > 0:
-        raise ValueError(f"MODEL.MIXER.ALPHA={alpha!r}: the Beta parameter must be > 0")
+        raise ArgumentError("{alpha}={value!r}: the Beta parameter must be > 0", value=alpha)
     return float(alpha)
 
 

@@ -2,6 +2,7 @@
 import torch
 import torch.nn as nn
 
+from ...config.configurable import ArgumentError, config_arguments, configurable
 from .build import PART_HEAD_REGISTRY
 
 
@@ -10,7 +11,7 @@ class PartDetector(nn.Module):
     """M sigmoid part maps A_m = sigmoid(W_m * F + b_m) from a 1x1 conv, part descriptors
     p_m = pool(A_m * F) and the global descriptor g = GAP(F).
 
-    MODEL.PART_HEAD.POOLING chooses the normaliser of the weighted pooling:
+    `pooling` (MODEL.PART_HEAD.POOLING) chooses the normaliser of the weighted pooling:
     - "area" (MPANet): sum(A_m * F) / (h*w). A barely present part yields a small descriptor
       rather than an amplified one. But the descriptor's scale then follows the map's mass, so
       any loss on the raw descriptor (centre-cluster) can shrink by shrinking the map, while the
@@ -18,7 +19,7 @@ class PartDetector(nn.Module):
     - "mass": sum(A_m * F) / sum(A_m), a weighted mean of the features under the map. The
       descriptor no longer depends on the map's overall strength, only on where it lies.
 
-    MODEL.PART_HEAD.ACTIVATION chooses how the maps are made from the detector's logits:
+    `activation` (MODEL.PART_HEAD.ACTIVATION) chooses how the maps are made from the detector's logits:
     "sigmoid" (MPANet: each map on its own, free to overlap or fade) or "softmax" (M part maps and
     one background map compete for every position, so the maps partition the image and a map can
     only shrink by ceding positions to another map or to the background)."""
@@ -26,22 +27,39 @@ class PartDetector(nn.Module):
     POOLINGS = ("area", "mass")
     ACTIVATIONS = ("sigmoid", "softmax")
 
-    def __init__(self, cfg, in_channels: int):
+    @configurable
+    def __init__(self, *, in_channels: int, num_parts: int = 6, pooling: str = "area", activation: str = "sigmoid"):
+        """
+        Args:
+            in_channels: channels C of the backbone's feature map.
+            num_parts: M, the number of part maps.
+            pooling: "area" or "mass" (see above).
+            activation: "sigmoid" or "softmax" (see above).
+        """
         super().__init__()
-        num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
         if num_parts < 1:
-            raise ValueError(f"MODEL.PART_HEAD.NUM_PARTS={num_parts!r}: PartDetector needs at least 1 part")
-        if cfg.MODEL.PART_HEAD.POOLING not in self.POOLINGS:
-            raise ValueError(f"MODEL.PART_HEAD.POOLING={cfg.MODEL.PART_HEAD.POOLING!r}: expected one of {self.POOLINGS}")
-        if cfg.MODEL.PART_HEAD.ACTIVATION not in self.ACTIVATIONS:
-            raise ValueError(f"MODEL.PART_HEAD.ACTIVATION={cfg.MODEL.PART_HEAD.ACTIVATION!r}: expected one of "
-                             f"{self.ACTIVATIONS}")
+            raise ArgumentError("{num_parts}={value!r}: PartDetector needs at least 1 part", value=num_parts)
+        if pooling not in self.POOLINGS:
+            raise ArgumentError("{pooling}={value!r}: expected one of {choices}", value=pooling, choices=self.POOLINGS)
+        if activation not in self.ACTIVATIONS:
+            raise ArgumentError(
+                "{activation}={value!r}: expected one of {choices}", value=activation, choices=self.ACTIVATIONS
+            )
         self.num_parts = num_parts
-        self.pooling = cfg.MODEL.PART_HEAD.POOLING
-        self.activation = cfg.MODEL.PART_HEAD.ACTIVATION
+        self.pooling = pooling
+        self.activation = activation
         background = 1 if self.activation == "softmax" else 0
         self.detector = nn.Conv2d(in_channels, num_parts + background, kernel_size=1, bias=True)
         nn.init.constant_(self.detector.bias, 0.0)
+
+    @classmethod
+    def from_config(cls, cfg, in_channels: int):
+        keys = {
+            "num_parts": "MODEL.PART_HEAD.NUM_PARTS",
+            "pooling": "MODEL.PART_HEAD.POOLING",
+            "activation": "MODEL.PART_HEAD.ACTIVATION",
+        }
+        return config_arguments(cfg, keys, in_channels=in_channels)
 
     def forward(self, features: torch.Tensor) -> dict:
         logits = self.detector(features)

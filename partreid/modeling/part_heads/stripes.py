@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...config.configurable import ArgumentError, config_arguments, configurable
 from .build import PART_HEAD_REGISTRY
 
 
@@ -13,12 +14,21 @@ class Stripes(nn.Module):
     (rows floor(m*h/M) .. ceil((m+1)*h/M)), so any h >= M works; the part maps are the
     stripes' 0/1 indicators, returned so that visualisation treats both heads alike."""
 
-    def __init__(self, cfg, in_channels: int):
+    @configurable
+    def __init__(self, *, num_parts: int = 6):
+        """
+        Args:
+            num_parts: M, the number of stripes.
+        """
         super().__init__()
-        num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
         if num_parts < 1:
-            raise ValueError(f"MODEL.PART_HEAD.NUM_PARTS={num_parts!r}: Stripes needs at least 1 stripe")
+            raise ArgumentError("{num_parts}={value!r}: Stripes needs at least 1 stripe", value=num_parts)
         self.num_parts = num_parts
+
+    @classmethod
+    def from_config(cls, cfg, in_channels: int):
+        """`in_channels` (what the registry passes every part head) does not matter to stripes."""
+        return config_arguments(cfg, {"num_parts": "MODEL.PART_HEAD.NUM_PARTS"})
 
     def forward(self, features: torch.Tensor) -> dict:
         b, _, h, w = features.shape

@@ -4,25 +4,47 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from partreid.config.configurable import ArgumentError, config_arguments, configurable
 from partreid.modeling.losses.build import LOSS_REGISTRY
+
+from .mixer import CONT_FEATURE_CHOICES
 
 
 @LOSS_REGISTRY.register()
 class PartMixContrastiveLoss(nn.Module):
     """L_cont: for anchor i with mined positives U_i and negatives Q_i,
     -log( sum_U exp(s(d_i,u)/tau) / (sum_U exp(s(d_i,u)/tau) + sum_Q exp(s(d_i,q)/tau)) ),
-    s the cosine similarity of BN-necked (PARTMIX.CONT_FEATURE "bn") or raw ("pre_bn")
+    s the cosine similarity of BN-necked (`cont_feature`, PARTMIX.CONT_FEATURE, "bn") or raw ("pre_bn")
     descriptors, averaged over the anchors that have at least
     one mined positive (an anchor with none has no term; with no negative its term is 0).
     Masked-out slots (fewer candidates than requested) are left out of both sums."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, weight: float = 0.5, temperature: float = 0.1, cont_feature: str = "bn"):
+        """
+        Args:
+            weight: lambda_cont, the term's weight.
+            temperature: tau, the temperature of the cosine similarities (> 0).
+            cont_feature: "bn" (BN-necked descriptors) or "pre_bn" (raw d).
+        """
         super().__init__()
-        self.weight = cfg.PARTMIX.CONT_WEIGHT
-        self.temperature = cfg.PARTMIX.TEMPERATURE
-        self.suffix = "_bn" if cfg.PARTMIX.CONT_FEATURE == "bn" else ""
-        if self.temperature <= 0:
-            raise ValueError(f"PARTMIX.TEMPERATURE must be > 0, got {self.temperature}")
+        if temperature <= 0:
+            raise ArgumentError("{temperature} must be > 0, got {value}", value=temperature)
+        if cont_feature not in CONT_FEATURE_CHOICES:
+            raise ArgumentError("{cont_feature} must be one of {choices}, got {value!r}",
+                                choices=CONT_FEATURE_CHOICES, value=cont_feature)
+        self.weight = weight
+        self.temperature = temperature
+        self.suffix = "_bn" if cont_feature == "bn" else ""
+
+    @classmethod
+    def from_config(cls, cfg):
+        keys = {
+            "weight": "PARTMIX.CONT_WEIGHT",
+            "temperature": "PARTMIX.TEMPERATURE",
+            "cont_feature": "PARTMIX.CONT_FEATURE",
+        }
+        return config_arguments(cfg, keys)
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("partmix_positives") is None:
@@ -50,9 +72,18 @@ class PartMixAuxIDLoss(nn.Module):
     """L_aid: cross-entropy of the identity classifier C on the BN-necked mined positives, with
     the anchor's identity (a positive keeps it); averaged over the valid positives."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, weight: float = 0.5):
+        """
+        Args:
+            weight: lambda_aid, the term's weight.
+        """
         super().__init__()
-        self.weight = cfg.PARTMIX.AID_WEIGHT
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "PARTMIX.AID_WEIGHT"})
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("partmix_positive_logits") is None:

@@ -3,6 +3,7 @@ import logging
 
 import torch
 
+from partreid.config.configurable import ArgumentError, config_arguments, configurable
 from partreid.modeling.meta_arch.build import META_ARCH_REGISTRY
 from partreid.modeling.meta_arch.part_baseline import PartBaseline
 from partreid.utils import comm
@@ -15,34 +16,49 @@ MIXING_TERMS = ("loss_cont", "loss_aid")
 
 @META_ARCH_REGISTRY.register()
 class PartMixBaseline(PartBaseline):
-    """PartBaseline whose training steps also report, every PARTMIX.DIAGNOSTICS_PERIOD
-    iterations while PartMix runs, what the mining chose (`PartMix.statistics`) and how hard
-    PartMix pulls on the backbone: the gradient norms of L_cont + L_aid and of L_id with respect
-    to the parameters of PARTMIX.DIAGNOSTICS_MODULE. They go into the trainer's storage as
-    partmix/<name> (metrics.json) and into the log as one line.
+    """PartBaseline whose training steps also report, every `diagnostics_period`
+    (PARTMIX.DIAGNOSTICS_PERIOD) iterations while PartMix runs, what the mining chose
+    (`PartMix.statistics`) and how hard PartMix pulls on the backbone: the gradient norms of
+    L_cont + L_aid and of L_id with respect to the parameters of `diagnostics_module`
+    (PARTMIX.DIAGNOSTICS_MODULE). They go into the trainer's storage as partmix/<name>
+    (metrics.json) and into the log as one line.
 
     The gradient norms come from `torch.autograd.grad(..., retain_graph=True)` on the step's own
     graph before the trainer's backward: it accumulates nothing into `.grad` and draws nothing
     from any random stream, so the update is bitwise the one of a step without diagnostics. It is
     skipped in multi-process runs, where DistributedDataParallel owns the backward pass."""
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.diagnostics_period = cfg.PARTMIX.DIAGNOSTICS_PERIOD
-        if self.diagnostics_period < 0:
-            raise ValueError(f"PARTMIX.DIAGNOSTICS_PERIOD must be >= 0 (0 = off), got {self.diagnostics_period}")
-        name = cfg.PARTMIX.DIAGNOSTICS_MODULE
+    @configurable
+    def __init__(self, *, diagnostics_period: int = 20, diagnostics_module: str = "backbone.layer4", **kwargs):
+        """
+        Args:
+            diagnostics_period: iterations between two diagnostics while PartMix runs (0 = off).
+            diagnostics_module: dotted path of the submodule whose gradient norms are compared.
+            kwargs: PartBaseline's arguments (backbone, part_head, num_classes, mixer, losses, ...).
+        """
+        super().__init__(**kwargs)
+        if diagnostics_period < 0:
+            raise ArgumentError("{diagnostics_period} must be >= 0 (0 = off), got {value}", value=diagnostics_period)
         try:
-            module = self.get_submodule(name)
+            module = self.get_submodule(diagnostics_module)
         except AttributeError as e:
-            raise ValueError(
-                f"PARTMIX.DIAGNOSTICS_MODULE={name!r} is not a submodule of {type(self).__name__} ({e}); "
-                "expected a dotted path such as 'backbone.layer4'"
+            raise ArgumentError(
+                "{diagnostics_module}={value!r} is not a submodule of {owner} ({error}); expected a dotted path "
+                "such as 'backbone.layer4'",
+                value=diagnostics_module, owner=type(self).__name__, error=e,
             ) from e
-        self.diagnostics_module = name
+        self.diagnostics_period = diagnostics_period
+        self.diagnostics_module = diagnostics_module
         self._diagnosed_parameters = [p for p in module.parameters() if p.requires_grad]
         if not self._diagnosed_parameters:
-            raise ValueError(f"PARTMIX.DIAGNOSTICS_MODULE={name!r} has no trainable parameter")
+            raise ArgumentError("{diagnostics_module}={value!r} has no trainable parameter", value=diagnostics_module)
+
+    @classmethod
+    def from_config(cls, cfg):
+        arguments = super().from_config(cfg)
+        keys = {"diagnostics_period": "PARTMIX.DIAGNOSTICS_PERIOD", "diagnostics_module": "PARTMIX.DIAGNOSTICS_MODULE"}
+        arguments.update(config_arguments(cfg, keys))
+        return arguments
 
     def losses_from(self, outputs: dict, batch: dict) -> dict:
         terms = super().losses_from(outputs, batch)

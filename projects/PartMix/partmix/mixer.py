@@ -1,9 +1,10 @@
 """The PartMix mixer: mines mixed part descriptors for the PartMix losses (docs/METHOD.md)."""
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
+from partreid.config.configurable import ArgumentError, config_arguments, configurable
 from partreid.modeling.mixers.base import Mixer
 from partreid.modeling.mixers.build import MIXER_REGISTRY
 
@@ -20,37 +21,9 @@ from .mining import (
 )
 
 MINING_CHOICES = ("entropy", "similarity", "random")
+CONT_FEATURE_CHOICES = ("bn", "pre_bn")
 # Cosine to the anchor above which a mined positive counts as a near-copy of it (diagnostics).
 NEAR_COPY_COSINE = 0.99
-
-
-def _check_partmix_config(cfg) -> None:
-    if "PARTMIX" not in cfg:
-        raise KeyError(
-            "The config has no PARTMIX node: list the project in the YAML (PROJECTS: [\"partmix\"]) "
-            "or call partmix.add_partmix_config(cfg) before merging."
-        )
-    p = cfg.PARTMIX
-    num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
-    if not 1 <= p.NUM_SWAP <= num_parts:
-        raise ValueError(
-            f"PARTMIX.NUM_SWAP must be in 1..MODEL.PART_HEAD.NUM_PARTS={num_parts}, got {p.NUM_SWAP}"
-        )
-    if p.MIX_GLOBAL not in MIX_GLOBAL_CHOICES:
-        raise ValueError(f"PARTMIX.MIX_GLOBAL must be one of {MIX_GLOBAL_CHOICES}, got {p.MIX_GLOBAL!r}")
-    if p.MINING not in MINING_CHOICES:
-        raise ValueError(f"PARTMIX.MINING must be one of {MINING_CHOICES}, got {p.MINING!r}")
-    if not (p.INTER or p.INTRA):
-        raise ValueError("PARTMIX.INTER and PARTMIX.INTRA are both False: PartMix would have no donor")
-    for key in ("NUM_POS", "NUM_NEG"):
-        if p[key] < 1:
-            raise ValueError(f"PARTMIX.{key} must be >= 1, got {p[key]}")
-    if p.CONT_FEATURE not in ("bn", "pre_bn"):
-        raise ValueError(f"PARTMIX.CONT_FEATURE must be 'bn' or 'pre_bn', got {p.CONT_FEATURE!r}")
-    if p.TEMPERATURE <= 0:
-        raise ValueError(f"PARTMIX.TEMPERATURE must be > 0, got {p.TEMPERATURE}")
-    if p.ANCHOR_CHUNK < 0:
-        raise ValueError(f"PARTMIX.ANCHOR_CHUNK must be >= 0 (0 = all anchors at once), got {p.ANCHOR_CHUNK}")
 
 
 @MIXER_REGISTRY.register()
@@ -71,17 +44,93 @@ class PartMix(Mixer):
       as flat donor-major indices j * R + r, which `statistics` reads.
     """
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        _check_partmix_config(cfg)
+    @configurable
+    def __init__(
+        self,
+        *,
+        num_swap: int = 1,
+        mix_global: str = "anchor",
+        inter: bool = True,
+        intra: bool = True,
+        num_pos: int = 2,
+        num_neg: int = 20,
+        mining: str = "entropy",
+        anchor_chunk: int = 32,
+        cont_feature: str = "bn",
+        seed: Optional[int] = None,
+    ):
+        """
+        Args:
+            num_swap: parts swapped per candidate (1..M).
+            mix_global: the global slot of a mixed descriptor, "anchor" or "mean_of_parts".
+            inter, intra: take donors of the other / of the same modality.
+            num_pos, num_neg: mined positives U' and negatives Q' per anchor.
+            mining: "entropy", "similarity" or "random".
+            anchor_chunk: anchors scored at once (0 = all).
+            cont_feature: the space of the contrastive loss, "bn" or "pre_bn" (read by `statistics`).
+            seed: see Mixer.
+        The PARTMIX.* keys of the project's config.py say more about each.
+        """
+        super().__init__(seed=seed)
+        if num_swap < 1:
+            raise ArgumentError("{num_swap} must be >= 1, got {value}", value=num_swap)
+        if mix_global not in MIX_GLOBAL_CHOICES:
+            raise ArgumentError("{mix_global} must be one of {choices}, got {value!r}",
+                                choices=MIX_GLOBAL_CHOICES, value=mix_global)
+        if mining not in MINING_CHOICES:
+            raise ArgumentError("{mining} must be one of {choices}, got {value!r}",
+                                choices=MINING_CHOICES, value=mining)
+        if not (inter or intra):
+            raise ArgumentError("{inter} and {intra} are both False: PartMix would have no donor")
+        if num_pos < 1:
+            raise ArgumentError("{num_pos} must be >= 1, got {value}", value=num_pos)
+        if num_neg < 1:
+            raise ArgumentError("{num_neg} must be >= 1, got {value}", value=num_neg)
+        if cont_feature not in CONT_FEATURE_CHOICES:
+            raise ArgumentError("{cont_feature} must be one of {choices}, got {value!r}",
+                                choices=CONT_FEATURE_CHOICES, value=cont_feature)
+        if anchor_chunk < 0:
+            raise ArgumentError("{anchor_chunk} must be >= 0 (0 = all anchors at once), got {value}",
+                                value=anchor_chunk)
+        self.num_swap = num_swap
+        self.mix_global = mix_global
+        self.inter, self.intra = inter, intra
+        self.num_pos, self.num_neg = num_pos, num_neg
+        self.mining = mining
+        self.anchor_chunk = anchor_chunk
+        self.cont_feature = cont_feature
+
+    @classmethod
+    def from_config(cls, cfg):
+        """Also checks the keys that tie PartMix to the rest of the config: NUM_SWAP against the
+        number of parts, and the contrastive loss's TEMPERATURE (one error before any training)."""
+        if "PARTMIX" not in cfg:
+            raise KeyError(
+                "The config has no PARTMIX node: list the project in the YAML (PROJECTS: [\"partmix\"]) "
+                "or call partmix.add_partmix_config(cfg) before merging."
+            )
         p = cfg.PARTMIX
-        self.num_swap = p.NUM_SWAP
-        self.mix_global = p.MIX_GLOBAL
-        self.inter, self.intra = p.INTER, p.INTRA
-        self.num_pos, self.num_neg = p.NUM_POS, p.NUM_NEG
-        self.mining = p.MINING
-        self.anchor_chunk = p.ANCHOR_CHUNK
-        self.cont_feature = p.CONT_FEATURE
+        num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
+        if not 1 <= p.NUM_SWAP <= num_parts:
+            raise ValueError(
+                f"PARTMIX.NUM_SWAP must be in 1..MODEL.PART_HEAD.NUM_PARTS={num_parts}, got {p.NUM_SWAP}"
+            )
+        if p.TEMPERATURE <= 0:
+            raise ValueError(f"PARTMIX.TEMPERATURE must be > 0, got {p.TEMPERATURE}")
+        arguments = super().from_config(cfg)
+        keys = {
+            "num_swap": "PARTMIX.NUM_SWAP",
+            "mix_global": "PARTMIX.MIX_GLOBAL",
+            "inter": "PARTMIX.INTER",
+            "intra": "PARTMIX.INTRA",
+            "num_pos": "PARTMIX.NUM_POS",
+            "num_neg": "PARTMIX.NUM_NEG",
+            "mining": "PARTMIX.MINING",
+            "anchor_chunk": "PARTMIX.ANCHOR_CHUNK",
+            "cont_feature": "PARTMIX.CONT_FEATURE",
+        }
+        arguments.update(config_arguments(cfg, keys))
+        return arguments
 
     def mix_descriptors(self, outputs: dict, batch: dict, model) -> dict:
         parts, global_desc = outputs["part_descriptors"], outputs["global_descriptor"]

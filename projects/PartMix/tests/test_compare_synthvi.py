@@ -38,6 +38,7 @@ def test_every_arm_resolves_in_the_regime(split):
     }
 
 
+@pytest.mark.slow
 def test_arms_share_initial_weights_and_first_batch(tmp_path):
     weights, batches = {}, {}
     for arm in _tool().ARMS:

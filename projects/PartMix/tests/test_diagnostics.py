@@ -81,6 +81,7 @@ def test_diagnostics_are_logged_with_the_right_gradient_norms():
         assert not any(k.startswith("partmix/") for k in storage.latest())
 
 
+@pytest.mark.slow
 def test_training_is_bitwise_the_same_with_and_without_diagnostics():
     results = []
     for period in (1, 0):

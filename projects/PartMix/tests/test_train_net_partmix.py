@@ -5,11 +5,14 @@ import json
 import math
 import os
 
+import pytest
+
 from partreid.utils.testing import REPO_ROOT, run_train_net, tiny_synthvi_opts
 
 CONFIG = os.path.join(REPO_ROOT, "projects", "PartMix", "configs", "synthvi_partmix.yaml")
 
 
+@pytest.mark.slow
 def test_partmix_trains_and_evaluates(tmp_path):
     out = str(tmp_path / "run")
     opts = tiny_synthvi_opts(str(tmp_path / "data"), out, **{

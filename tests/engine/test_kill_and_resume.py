@@ -8,9 +8,24 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
-from .conftest import BASELINE_CONFIG, REPO, SUBPROCESS_ENV, TRAIN_NET, tiny_train_opts
+from partreid.utils.testing import REPO_ROOT as REPO
+from partreid.utils.testing import TRAIN_NET, tiny_synthvi_opts
+
+# One thread per run: the runs stay fast and identical on a shared 2-core machine.
+SUBPROCESS_ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+BASELINE_CONFIG = os.path.join(REPO, "configs", "synthvi_baseline.yaml")
+
+
+def tiny_train_opts(data_root, out_dir, **extra):
+    """KEY VALUE overrides for a run of 3 epochs x 2 iterations, a checkpoint every epoch and
+    one evaluation at the end."""
+    opts = {"SOLVER.MAX_EPOCHS": 3, "SOLVER.STEPS": "[2]", "SOLVER.MAX_TO_KEEP": 10, "TEST.EVAL_PERIOD": 0,
+            "TEST.NUM_TRIALS": 1, "TEST.IMS_PER_BATCH": 32}
+    opts.update(extra)
+    return tiny_synthvi_opts(data_root, out_dir, **opts)
 
 
 def train(opts, resume=False):
@@ -36,6 +51,7 @@ def weights(path):
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
+@pytest.mark.slow
 def test_sigkill_after_a_checkpoint_then_resume_matches_uninterrupted_run(tmp_path):
     data_root = str(tmp_path / "data")
     full_dir, killed_dir = str(tmp_path / "full"), str(tmp_path / "killed")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from partreid.config import get_cfg
-from partreid.solver import EpochSchedule, WarmupMultiStepFactor, build_lr_scheduler
+from partreid.solver import EpochSchedule, build_lr_scheduler
 
 
 def test_epoch_schedule_conversions():
@@ -14,17 +14,6 @@ def test_epoch_schedule_conversions():
     assert "10 iterations/epoch x 12 epochs = 120 iterations, 8 images/iteration, 960 images" in s.describe(8)
     with pytest.raises(ValueError):
         EpochSchedule(0, 5)
-
-
-def test_warmup_multistep_factor_values():
-    f = WarmupMultiStepFactor([10, 20], gamma=0.1, warmup_iters=5, warmup_factor=0.01)
-    assert f(0) == pytest.approx(0.01)
-    assert f(1) == pytest.approx(0.01 * 0.8 + 0.2)
-    assert f(5) == pytest.approx(1.0)
-    assert f(9) == pytest.approx(1.0)
-    assert f(10) == pytest.approx(0.1)
-    assert f(19) == pytest.approx(0.1)
-    assert f(20) == pytest.approx(0.01)
 
 
 def test_lr_scheduler_steps_per_iteration_in_epochs():

@@ -99,6 +99,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_tables_in_the_papers_layout(runs, capsys):
     tool = load_tool("results_table")
     out = runs / "tables"
@@ -154,6 +155,7 @@ def test_tables_in_the_papers_layout(runs, capsys):
     assert (mpanet["R1"], mpanet["R10"]) == ("70.58", "") and mpanet["source"].startswith("Wu et al.")
 
 
+@pytest.mark.slow
 def test_runs_without_a_paper_table_are_refused(runs, tmp_path):
     tool = load_tool("results_table")
     write_run(str(tmp_path / "synthvi"), "SynthVI", {"all_search_1shot": {"Rank-1": 1.0}})

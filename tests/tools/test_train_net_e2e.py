@@ -23,6 +23,7 @@ def read_metrics(out_dir):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_train_eval_and_resume(data_root, tmp_path):
     out = str(tmp_path / "run")
     cfg = CONFIG
@@ -59,6 +60,7 @@ def test_train_eval_and_resume(data_root, tmp_path):
         [r for r in rows if "eval/all_search_1shot/mAP" in r][-1]["eval/all_search_1shot/mAP"])
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_and_a_rerun_keeps_the_old_metrics(data_root, tmp_path):
     """Two runs with the same config and seed give the same losses and metrics. The second
     one reuses the OUTPUT_DIR without --resume: it starts from scratch, and the first run's
@@ -76,6 +78,7 @@ def test_same_seed_same_metrics_and_a_rerun_keeps_the_old_metrics(data_root, tmp
     assert len(kept) == 1 and "belonged to an earlier run" in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_config_file_is_clear(tmp_path):
     proc = run(["--config-file", str(tmp_path / "nope.yaml")])
     assert proc.returncode != 0

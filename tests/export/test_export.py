@@ -51,6 +51,7 @@ def _load_tool(name):
     return module
 
 
+@pytest.mark.slow
 def test_onnx_matches_pytorch_with_dynamic_batch(tiny_model, tmp_path):
     path = export_onnx(tiny_model, str(tmp_path / "model.onnx"), [64, 32])
     images = torch.randint(0, 256, (5, 3, 64, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
@@ -61,6 +62,7 @@ def test_onnx_matches_pytorch_with_dynamic_batch(tiny_model, tmp_path):
         onnx_max_abs_difference(tiny_model, path, images.float())
 
 
+@pytest.mark.slow
 def test_export_tool_sizes_classes_from_checkpoint(tiny_model, tmp_path):
     weights = str(tmp_path / "model_final.pth")
     torch.save({"model": tiny_model.state_dict()}, weights)

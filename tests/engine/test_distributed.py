@@ -1,6 +1,6 @@
 """Multi-process training on the CPU (gloo): `--num-gpus 2` and `torchrun` against 1 process.
 
-What must match, and why: with the BN-free `PooledLinearReid` model (tests/speed_scale/bn_free_reid.py)
+What must match, and why: with the BN-free `PooledLinearReid` model (tests/engine/bn_free_reid.py)
 a step's loss is one mean cross-entropy over the batch, so the DDP gradient (the mean of the
 two ranks' gradients over their halves of the same global batch) equals the one-process gradient
 up to float summation order. The samplers give every world size the same global batches and the
@@ -14,13 +14,36 @@ on the CPU (warning, plain BN kept) and writes a checkpoint that one process loa
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from conftest import BASELINE_CFG, TRAIN_NET, run_python, tiny_opts
+from partreid.utils.testing import REPO_ROOT, TRAIN_NET, tiny_synthvi_opts
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASELINE_CFG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
 BN_FREE = {"PROJECTS": '["bn_free_reid"]', "MODEL.META_ARCHITECTURE": "PooledLinearReid"}
+
+
+def tiny_opts(data_root, out_dir, **extra):
+    """The shared tiny SynthVI run (partreid.utils.testing) without LR warm-up."""
+    return tiny_synthvi_opts(data_root, out_dir, **{"SOLVER.WARMUP_EPOCHS": 0, **extra})
+
+
+def run_python(args, timeout=300):
+    """Run `python ARGS` from the repo root with this folder importable (for PROJECTS
+    ["bn_free_reid"]) and one thread per process (the tests share 2 cores)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        p for p in (HERE, os.environ.get("PYTHONPATH", "")) if p))
+    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def synthvi_root(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("synthvi"))
 
 
 def _final_params(out_dir):
@@ -40,6 +63,7 @@ def _assert_same_params(a, b):
         torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4, msg=lambda m: f"{name}: {m}")
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_and_resume_in_one(synthvi_root, tmp_path):
     single, double, resumed = (str(tmp_path / n) for n in ("single", "double", "resumed"))
     proc = run_python([TRAIN_NET, "--config-file", BASELINE_CFG, *tiny_opts(synthvi_root, single, **BN_FREE)])
@@ -81,6 +105,7 @@ FAST_PATH = {
 }
 
 
+@pytest.mark.slow
 def test_torchrun_with_every_switch_on_cpu(synthvi_root, tmp_path):
     out = str(tmp_path / "torchrun")
     proc = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", TRAIN_NET,

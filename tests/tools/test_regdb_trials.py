@@ -70,6 +70,7 @@ def trained(tmp_path_factory):
     return tool, root, opts, summary
 
 
+@pytest.mark.slow
 def test_each_trial_trains_in_its_folder_and_the_summary_averages_them(trained, capsys):
     tool, root, _, summary = trained
     out = root / "out"
@@ -93,6 +94,7 @@ def test_each_trial_trains_in_its_folder_and_the_summary_averages_them(trained, 
     assert "V->T Rank-1" in table and "T->V mINP" in table and "| mean" in table and "| std" in table
 
 
+@pytest.mark.slow
 def test_finished_trials_are_skipped(trained):
     tool, root, opts, summary = trained
     final = root / "out" / "trial_1" / "model_final.pth"
@@ -103,6 +105,7 @@ def test_finished_trials_are_skipped(trained):
     assert "Trial 1: finished in" in (root / "out" / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_eval_only_reevaluates_the_final_weights(trained):
     tool, root, opts, summary = trained
     evaluated = tool.cli(["--config-file", CONFIG, "--eval-only", "--trials", "1-2", *opts])
@@ -117,6 +120,7 @@ def test_eval_only_reevaluates_the_final_weights(trained):
         tool.cli(["--config-file", CONFIG, "--eval-only", "--trials", "2-3", *opts])
 
 
+@pytest.mark.slow
 def test_an_interrupted_trial_resumes_from_its_last_checkpoint(trained):
     tool, root, opts, _ = trained
     folder = root / "out" / "trial_2"

@@ -11,7 +11,7 @@ import pytest
 from partreid.checkpoint import ReidCheckpointer
 from partreid.config import setup_cfg
 from partreid.data import build_dataset
-from partreid.data.synthvi_generator import PART_NAMES
+from partreid.data.synthvi import PART_NAMES
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils import visualization as vis
 
@@ -94,6 +94,21 @@ def test_curves(run, tmp_path):
     out = str(tmp_path / "curves.png")
     load_tool().main(["curves", "--run-dir", str(out_dir), "--output", out])
     assert png_size(out) == (1200, 900)
+
+
+def test_model_commands_take_the_class_count_from_the_checkpoint(run, tmp_path):
+    """Without MODEL.NUM_CLASSES the classifier's rows in the checkpoint give it: the training set
+    (here a dataset that does not exist) is never read."""
+    opts, _ = run
+    cfg = setup_cfg(CONFIG, opts, freeze=False)
+    cfg.MODEL.NUM_CLASSES = 7  # not the generated training set's count
+    ReidCheckpointer(build_model(cfg), str(tmp_path)).save("seven_classes")
+    tool = load_tool()
+    args = tool.build_parser().parse_args(["tsne", "--config-file", CONFIG, "--output", str(tmp_path / "x.png"), *opts,
+                                           "MODEL.WEIGHTS", str(tmp_path / "seven_classes.pth"),
+                                           "DATASETS.TRAIN", "NoSuchDataset"])
+    cfg, model, _ = tool.load(args)
+    assert cfg.MODEL.NUM_CLASSES == 7 and model.classifier.weight.shape[0] == 7
 
 
 def test_model_commands_need_weights(tmp_path):

@@ -1,0 +1,44 @@
+"""L_part_id: each part descriptor must name the identity on its own (deep supervision per part)."""
+import torch
+import torch.nn as nn
+
+from ...config.configurable import config_arguments, configurable
+from .build import LOSS_REGISTRY
+from .common import mixed_cross_entropy
+
+
+@LOSS_REGISTRY.register()
+class PartIdentityLoss(nn.Module):
+    """Mean over the M part slots of the identity cross-entropy of that slot's own logits,
+    outputs["part_logits"] (N, M, K): part m's contribution to the shared classifier C, W_m p_m
+    on the BN-necked descriptor. No new parameters: it asks the slices of C that PartMix's
+    mining already reads to be identity-discriminative one by one.
+
+    Why: with one classifier on the concatenated [p_1..p_M, g], the global slot alone fits the
+    identities, so nothing asks a part map to lie on anything; maps drift to the background or
+    fade out (see BENCHMARKS.md, part discovery on SynthVI). Scored per slot, a map placed on
+    the background gives a descriptor that cannot name anyone, and the separation term then
+    spreads the M maps over different identity-bearing regions. Off (not in
+    MODEL.LOSSES.NAMES) in the paper configs, which keep MPANet's objective."""
+
+    @configurable
+    def __init__(self, *, weight: float = 1.0):
+        """
+        Args:
+            weight: the term's weight.
+        """
+        super().__init__()
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.PART_ID.WEIGHT"})
+
+    def forward(self, outputs: dict, batch: dict) -> dict:
+        part_logits = outputs.get("part_logits")
+        if part_logits is None or part_logits.shape[1] == 0:
+            return {}
+        per_part = torch.stack(
+            [mixed_cross_entropy(part_logits[:, m], outputs) for m in range(part_logits.shape[1])], dim=1
+        )
+        return {"loss_part_id": self.weight * per_part.mean()}
