@@ -58,8 +58,11 @@ _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "ResNet"
 # ResNet depth: 18, 34, 50 or 101.
 _C.MODEL.BACKBONE.DEPTH = 50
-# Stride of layer4; 1 keeps a 24x8 map at 384x128 input (standard in ReID).
+# Stride of the last stage; 1 keeps a 24x8 map at 384x128 input (standard in ReID).
 _C.MODEL.BACKBONE.LAST_STRIDE = 1
+# ResNet stages used: 4 (the whole network) or 3 (stop after layer3: half the channels and, with
+# LAST_STRIDE 1, maps of stride 8, e.g. 16x8 at 128x64, for less computation than 4 stages).
+_C.MODEL.BACKBONE.NUM_STAGES = 4
 # ImageNet weights of the backbone: a torchvision-format state dict (.pth), or
 # "torchvision://<arch>[/<weights>]" resolved in the torch hub cache
 # (torch.hub.get_dir()/checkpoints), e.g. "torchvision://resnet50" = IMAGENET1K_V1, the weights
@@ -91,6 +94,9 @@ _C.MODEL.PART_HEAD.POOLING = "area"
 # PartDetector's maps from its 1x1-conv logits: "sigmoid" (MPANet: independent maps that may
 # overlap or fade out) or "softmax" (M part maps and a background map compete for each position).
 _C.MODEL.PART_HEAD.ACTIVATION = "sigmoid"
+# PartDetector: add a learned per-map bump over the image rows to the logits, starting as M
+# horizontal bands (body parts of an upright pedestrian are ordered head to feet). Not in MPANet.
+_C.MODEL.PART_HEAD.ROW_PRIOR = False
 
 _C.MODEL.CLASSIFIER = CN()
 # Momentum of the EMA "mean" modality classifiers used by the modality learning loss:

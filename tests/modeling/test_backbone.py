@@ -195,3 +195,22 @@ def test_paper_configs_start_from_imagenet_and_synthvi_from_scratch(tmp_path, mo
     cfg = setup_cfg(str(repo / "projects" / "PartMix" / "configs" / "sysu_partmix.yaml"), ["MODEL.NUM_CLASSES", "4"])
     with pytest.raises(FileNotFoundError, match="resnet50-0676ba61.pth.*ALLOW_DOWNLOAD True"):
         ResNet(cfg)
+
+
+def test_three_stages_give_finer_maps_and_load_imagenet_weights_without_layer4(tmp_path, caplog):
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    with caplog.at_level(logging.INFO, logger="partreid.modeling.backbone.resnet"):
+        backbone = ResNet(depth=18, num_stages=3, pretrain_path=str(path)).eval()
+    assert backbone.out_channels == 256 and not hasattr(backbone, "layer4")
+    assert backbone(torch.randn(2, 3, 128, 64)).shape == (2, 256, 16, 8)  # stride 8 with the last stride 1
+    torch.testing.assert_close(backbone.layer3[1].conv2.weight, reference.layer3[1].conv2.weight)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # layer4.* is expected to go unused
+    stages = []
+    backbone(torch.randn(1, 3, 64, 32), hidden_hook=lambda stage, x: stages.append(stage) or x)
+    assert stages == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="num_stages=2: expected 3 or 4"):
+        ResNet(depth=18, num_stages=2)
+    with pytest.raises(ValueError, match=r"modality_alleviation=\[4\]: expected stages among 1..3"):
+        ResNet(depth=18, num_stages=3, modality_alleviation=[4])

@@ -179,3 +179,33 @@ def test_normalised_part_separation_is_the_mean_cosine_and_ignores_strength():
 
 def test_part_separation_loss_without_maps():
     assert PartSeparationLoss(get_cfg())({"part_maps": None}, {}) == {}
+
+
+def test_part_identity_loss_is_the_mean_cross_entropy_of_the_part_slots():
+    from partreid.modeling.losses import PartIdentityLoss
+
+    part_logits = torch.tensor([[[0.0, 0.0], [LN3, 0.0]], [[LN3, 0.0], [0.0, 0.0]]], requires_grad=True)
+    outputs = {"part_logits": part_logits, "targets": torch.tensor([0, 0]), "mixed_targets": None}
+    expected = (math.log(2) + math.log(4 / 3)) / 2  # each slot: one sample at ln 2, one at ln(4/3)
+    assert PartIdentityLoss(weight=2.0)(outputs, {})["loss_part_id"].item() == pytest.approx(2 * expected)
+    mixed = dict(outputs, mixed_targets=MixedTargets(torch.tensor([0, 0]), torch.tensor([1, 1]), torch.tensor([1.0, 1.0])))
+    assert PartIdentityLoss(weight=1.0)(mixed, {})["loss_part_id"].item() == pytest.approx(expected)
+    assert PartIdentityLoss()({"part_logits": None}, {}) == {}
+
+
+def test_part_concentration_loss_is_the_spatial_variance_blind_to_strength():
+    from partreid.modeling.losses import PartConcentrationLoss
+
+    loss = PartConcentrationLoss(weight=1.0)
+    point = torch.zeros(1, 1, 8, 4)
+    point[0, 0, 3, 1] = 1.0
+    assert loss({"part_maps": point}, {})["loss_conc"].item() == pytest.approx(0.0, abs=1e-7)
+    uniform = torch.ones(1, 1, 8, 4)
+    rows, cols = torch.linspace(0, 1, 8), torch.linspace(0, 1, 4)
+    expected = rows.var(unbiased=False).item() + cols.var(unbiased=False).item()
+    assert loss({"part_maps": uniform}, {})["loss_conc"].item() == pytest.approx(expected)
+    assert loss({"part_maps": 0.01 * uniform}, {})["loss_conc"].item() == pytest.approx(expected)
+    two_rows = torch.zeros(1, 1, 8, 4)
+    two_rows[0, 0, [0, 7]] = 1.0  # split over distant rows: the variance of y in {0, 1} = 0.25, plus x's
+    assert loss({"part_maps": two_rows}, {})["loss_conc"].item() == pytest.approx(0.25 + cols.var(unbiased=False).item())
+    assert loss({"part_maps": None}, {}) == {}

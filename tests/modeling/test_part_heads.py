@@ -69,3 +69,24 @@ def test_part_detector_rejects_unknown_choices(tiny_cfg):
         cfg.MODEL.PART_HEAD[key] = value
         with pytest.raises(ValueError, match=f"MODEL.PART_HEAD.{key}"):
             PartDetector(cfg, in_channels=8)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_row_prior_starts_the_maps_as_ordered_horizontal_bands(tiny_cfg, activation):
+    tiny_cfg.MODEL.PART_HEAD.NUM_PARTS = 4
+    tiny_cfg.MODEL.PART_HEAD.ACTIVATION = activation
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR = True
+    head = PartDetector(tiny_cfg, in_channels=8)
+    torch.nn.init.zeros_(head.detector.weight)  # no evidence from the features: the prior alone
+    maps = head(torch.randn(2, 8, 16, 4))["part_maps"]
+    profile = maps.mean(dim=(0, 3))  # (4 maps, 16 rows)
+    for m in range(4):  # map m is strongest on band m (rows 4m .. 4m+3)
+        assert 4 * m <= profile[m].argmax() <= 4 * m + 3
+    assert torch.allclose(maps[0], maps[1]) and torch.allclose(maps[..., 0], maps[..., 3])
+    maps.sum().backward()
+    assert head.row_centres.grad is not None and head.row_log_widths.grad is not None
+
+
+def test_row_prior_is_off_by_default(tiny_cfg):
+    head = PartDetector(tiny_cfg, in_channels=8)
+    assert not head.row_prior and not hasattr(head, "row_centres")

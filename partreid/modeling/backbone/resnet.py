@@ -70,11 +70,12 @@ class ResNet(nn.Module):
         pretrain_path: Optional[str] = "",
         allow_download: bool = False,
         allow_random_init: bool = True,
+        num_stages: int = 4,
     ):
         """
         Args:
             depth: 18, 34, 50 or 101.
-            last_stride: stride of layer4; 1 keeps twice the resolution (standard in ReID).
+            last_stride: stride of the last stage; 1 keeps twice the resolution (standard in ReID).
             norm: "BN", or "SyncBN", which the trainer applies to the whole model where a process
                 group can synchronise statistics (several CUDA processes).
             modality_alleviation: stages (1..4) followed by MPANet's modality-alleviation module.
@@ -84,31 +85,39 @@ class ResNet(nn.Module):
                 the whole backbone afterwards (nothing is loaded, checked or warned about).
             allow_download: fetch a "torchvision://" file missing from the torch hub cache.
             allow_random_init: whether an empty `pretrain_path` may start from random weights.
+            num_stages: 4 (the whole ResNet) or 3 (stop after layer3: half the channels, and with
+                last_stride 1 feature maps of stride 8, twice as many rows and columns as the full
+                network's for less computation; finer part maps on small inputs).
         """
         super().__init__()
         if depth not in _CONSTRUCTORS:
             raise ArgumentError("{depth}={value!r}: expected one of {choices}", value=depth, choices=list(self.DEPTHS))
         if last_stride not in (1, 2):
             raise ArgumentError("{last_stride}={value!r}: expected 1 or 2", value=last_stride)
+        if num_stages not in (3, 4):
+            raise ArgumentError("{num_stages}={value!r}: expected 3 or 4", value=num_stages)
         if norm not in self.NORMS:
             raise ArgumentError("{norm}={value!r}: expected 'BN' or 'SyncBN'", value=norm)
         alleviated = sorted(set(modality_alleviation))
-        if any(stage not in (1, 2, 3, 4) for stage in alleviated):
+        if any(stage not in range(1, num_stages + 1) for stage in alleviated):
             raise ArgumentError(
-                "{modality_alleviation}={value!r}: expected stages among 1..4", value=list(modality_alleviation)
+                "{modality_alleviation}={value!r}: expected stages among 1..{stages}", value=list(modality_alleviation),
+                stages=num_stages,
             )
 
         net = _CONSTRUCTORS[depth](weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
-        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.stages = tuple(range(1, num_stages + 1))
+        for stage in self.stages:
+            setattr(self, f"layer{stage}", getattr(net, f"layer{stage}"))
         if last_stride == 1:
-            _remove_stride(self.layer4[0])
+            _remove_stride(getattr(self, f"layer{num_stages}")[0])
 
-        stage_channels = {i: _block_out_channels(getattr(self, f"layer{i}")[-1]) for i in (1, 2, 3, 4)}
+        stage_channels = {i: _block_out_channels(getattr(self, f"layer{i}")[-1]) for i in self.stages}
         self.modality_alleviation = nn.ModuleDict(
             {str(stage): ModalityAlleviation(stage_channels[stage]) for stage in alleviated}
         )
-        self.out_channels = stage_channels[4]
+        self.out_channels = stage_channels[num_stages]
         self._initialise(pretrain_path, allow_download, allow_random_init)
 
     @classmethod
@@ -121,6 +130,7 @@ class ResNet(nn.Module):
             "pretrain_path": "MODEL.BACKBONE.PRETRAIN_PATH",
             "allow_download": "MODEL.BACKBONE.ALLOW_DOWNLOAD",
             "allow_random_init": "MODEL.BACKBONE.ALLOW_RANDOM_INIT",
+            "num_stages": "MODEL.BACKBONE.NUM_STAGES",
         }
         arguments = config_arguments(cfg, keys)
         if cfg.MODEL.WEIGHTS:
@@ -175,7 +185,8 @@ class ResNet(nn.Module):
         if new_modules:
             logger.info(f"Kept at their initialisation (not part of ImageNet weights): {', '.join(new_modules)}")
         missing = [k for k in result.missing_keys if not k.startswith("modality_alleviation.")]
-        unexpected = [k for k in result.unexpected_keys if not k.startswith("fc.")]
+        dropped = tuple(f"layer{stage}." for stage in range(len(self.stages) + 1, 5)) + ("fc.",)
+        unexpected = [k for k in result.unexpected_keys if not k.startswith(dropped)]
         if missing:
             logger.warning(f"Backbone weights missing from {path} (left at init): {', '.join(missing)}")
         if unexpected:
@@ -188,7 +199,7 @@ class ResNet(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         if hidden_hook is not None:
             x = hidden_hook(0, x)
-        for stage in (1, 2, 3, 4):
+        for stage in self.stages:
             x = getattr(self, f"layer{stage}")(x)
             if str(stage) in self.modality_alleviation:
                 x = self.modality_alleviation[str(stage)](x)
@@ -208,7 +219,7 @@ def _block_out_channels(block: nn.Module) -> int:
 
 
 def _remove_stride(block: nn.Module) -> None:
-    """Make the first block of layer4 keep the resolution (the 'last stride 1' trick)."""
+    """Make the first block of the last stage keep the resolution (the 'last stride 1' trick)."""
     for module in block.modules():
         if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
             module.stride = (1, 1)

@@ -1,4 +1,6 @@
 """MPANet's learned part detector: soft part maps from a 1x1 convolution."""
+import math
+
 import torch
 import torch.nn as nn
 
@@ -28,13 +30,19 @@ class PartDetector(nn.Module):
     ACTIVATIONS = ("sigmoid", "softmax")
 
     @configurable
-    def __init__(self, *, in_channels: int, num_parts: int = 6, pooling: str = "area", activation: str = "sigmoid"):
+    def __init__(self, *, in_channels: int, num_parts: int = 6, pooling: str = "area", activation: str = "sigmoid",
+                 row_prior: bool = False):
         """
         Args:
             in_channels: channels C of the backbone's feature map.
             num_parts: M, the number of part maps.
             pooling: "area" or "mass" (see above).
             activation: "sigmoid" or "softmax" (see above).
+            row_prior: add to map m's logits a learned bump over the image rows, -(y - c_m)^2 / (2 s_m^2)
+                with y in (0, 1) the row's centre, c_m starting at the centre of the m-th of M horizontal bands and s_m at
+                half a band. Pedestrian images are upright, so body parts are ordered from head to feet:
+                the maps start as PCB's stripes, and the features move their extent and separate the
+                person from the background. The centres and widths are learned.
         """
         super().__init__()
         if num_parts < 1:
@@ -51,6 +59,10 @@ class PartDetector(nn.Module):
         background = 1 if self.activation == "softmax" else 0
         self.detector = nn.Conv2d(in_channels, num_parts + background, kernel_size=1, bias=True)
         nn.init.constant_(self.detector.bias, 0.0)
+        self.row_prior = row_prior
+        if row_prior:
+            self.row_centres = nn.Parameter((torch.arange(num_parts, dtype=torch.float32) + 0.5) / num_parts)
+            self.row_log_widths = nn.Parameter(torch.full((num_parts,), math.log(0.5 / num_parts)))
 
     @classmethod
     def from_config(cls, cfg, in_channels: int):
@@ -58,11 +70,14 @@ class PartDetector(nn.Module):
             "num_parts": "MODEL.PART_HEAD.NUM_PARTS",
             "pooling": "MODEL.PART_HEAD.POOLING",
             "activation": "MODEL.PART_HEAD.ACTIVATION",
+            "row_prior": "MODEL.PART_HEAD.ROW_PRIOR",
         }
         return config_arguments(cfg, keys, in_channels=in_channels)
 
     def forward(self, features: torch.Tensor) -> dict:
         logits = self.detector(features)
+        if self.row_prior:
+            logits = logits + self._row_prior_logits(features.shape[2], logits)
         if self.activation == "sigmoid":
             maps = torch.sigmoid(logits)
         else:
@@ -77,3 +92,12 @@ class PartDetector(nn.Module):
             "part_descriptors": parts,
             "global_descriptor": features.mean(dim=(2, 3)),
         }
+
+    def _row_prior_logits(self, height: int, logits: torch.Tensor) -> torch.Tensor:
+        """(1, M (+ 1), height, 1) prior logits; 0 for the background map."""
+        rows = (torch.arange(height, device=logits.device, dtype=torch.float32) + 0.5) / height  # cell centres
+        widths = self.row_log_widths.exp()
+        prior = -((rows[None, :] - self.row_centres[:, None]) ** 2) / (2 * widths[:, None] ** 2)
+        if logits.shape[1] > self.num_parts:
+            prior = torch.cat([prior, prior.new_zeros(1, height)])
+        return prior.to(logits.dtype)[None, :, :, None]
