@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""Two measurements behind BENCHMARKS.md's part-discovery section, on a config's test images
+that have ground-truth part masks (SynthVI):
+
+    # the best purity a map can reach at each feature resolution (the map = the part's own
+    # area fraction per cell), per body part
+    python benchmarks/part_discovery_probe.py ceiling --config-file CFG [KEY VALUE ...]
+    # do the backbone's features know which body part each cell holds? A linear probe, trained on
+    # half of the images and scored on the other half (of a checkpoint, or of random weights)
+    python benchmarks/part_discovery_probe.py probe --config-file CFG --weights RUN/model_final.pth
+    python benchmarks/part_discovery_probe.py probe --config-file CFG --random-init
+"""
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from partreid.config import setup_cfg
+from partreid.data import build_dataset
+from partreid.data.common import ReidImageDataset, collate_batch
+from partreid.engine.defaults import num_classes_in_checkpoint
+from partreid.evaluation.part_discovery import part_fractions
+from partreid.modeling.meta_arch.build import build_model
+from partreid.checkpoint import ReidCheckpointer
+
+
+def test_masks(dataset) -> torch.Tensor:
+    if not getattr(dataset, "part_names", ()):
+        raise SystemExit(f"{type(dataset).__name__} has no ground-truth part masks (use a SynthVI config)")
+    return torch.from_numpy(np.stack([dataset.part_mask(item) for item in dataset.test])).long()
+
+
+def ceiling(cfg, dataset, sizes):
+    masks, names = test_masks(dataset), list(dataset.part_names)
+    print(f"{len(masks)} test images; purity of a map equal to the part's area fraction per cell")
+    print("| map size | " + " | ".join(names[1:]) + " |\n|---|" + "---|" * (len(names) - 1))
+    for h, w in sizes:
+        frac = part_fractions(masks, len(names), (h, w))
+        shares = [(frac[:, p] ** 2).sum() / frac[:, p].sum() for p in range(1, len(names))]
+        print(f"| {h}x{w} | " + " | ".join(f"{s:.2f}" for s in shares) + " |")
+
+
+def probe(cfg, dataset, weights, random_init, seed=0):
+    masks, names = test_masks(dataset), list(dataset.part_names)
+    cfg.MODEL.NUM_CLASSES = 2 if random_init else num_classes_in_checkpoint(weights)
+    torch.manual_seed(seed)
+    model = build_model(cfg).eval()
+    if not random_init:
+        ReidCheckpointer(model).load(weights, checkpointables=[])
+    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
+    with torch.no_grad():
+        feats = torch.cat([model.backbone(model.preprocess(b["images"]))
+                           for b in DataLoader(images, batch_size=64, collate_fn=collate_batch)])
+    labels = part_fractions(masks, len(names), feats.shape[2:]).argmax(1)  # majority part per cell
+    order = torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed))
+    train, test = order[: len(order) // 2], order[len(order) // 2:]
+
+    def cells(t, idx):
+        return t[idx].permute(0, 2, 3, 1).reshape(-1, t.shape[1]) if t.dim() == 4 else t[idx].reshape(-1)
+
+    x_train, x_test, y_train, y_test = cells(feats, train), cells(feats, test), cells(labels, train), cells(labels, test)
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    linear = torch.nn.Linear(x_train.shape[1], len(names))
+    optimizer = torch.optim.Adam(linear.parameters(), lr=0.01)
+    for _ in range(300):
+        optimizer.zero_grad()
+        (F.cross_entropy(linear(x_train), y_train) + 1e-4 * linear.weight.pow(2).sum()).backward()
+        optimizer.step()
+    predicted = linear(x_test).argmax(1)
+    majority = (y_test == y_test.mode().values).float().mean().item()
+    print(f"{'random weights' if random_init else weights}: {len(feats)} images, features {tuple(feats.shape[1:])}")
+    print(f"probe accuracy {(predicted == y_test).float().mean().item():.3f} (always the majority part: {majority:.3f})")
+    for p, name in enumerate(names):
+        chosen = y_test == p
+        if chosen.any():
+            print(f"  {name}: {int(chosen.sum())} cells, recall {(predicted[chosen] == p).float().mean().item():.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["ceiling", "probe"])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--weights", default="", help="probe: a checkpoint (its config's model)")
+    parser.add_argument("--random-init", action="store_true", help="probe: random weights instead")
+    parser.add_argument("--sizes", default="8x4,16x8", help="ceiling: feature map sizes HxW")
+    parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
+    args = parser.parse_intermixed_args()
+    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
+    dataset = build_dataset(cfg, cfg.DATASETS.TEST)
+    if args.mode == "ceiling":
+        ceiling(cfg, dataset, [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")])
+    elif bool(args.weights) == args.random_init:
+        parser.error("probe needs exactly one of --weights and --random-init")
+    else:
+        probe(cfg, dataset, args.weights, args.random_init)
+
+
+if __name__ == "__main__":
+    main()
