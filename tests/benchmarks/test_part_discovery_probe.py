@@ -1,0 +1,32 @@
+"""benchmarks/part_discovery_probe.py on a tiny generated SynthVI: the resolution ceiling and the
+linear probe run and report what BENCHMARKS.md quotes."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from partreid.utils.testing import REPO_ROOT, tiny_synthvi_opts, train_net_env
+
+SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "part_discovery_probe.py")
+CONFIG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
+
+
+def run(tmp_path, *args):
+    opts = tiny_synthvi_opts(str(tmp_path / "data"), str(tmp_path / "out"))
+    return subprocess.run([sys.executable, SCRIPT, *args, "--config-file", CONFIG, *opts], cwd=REPO_ROOT,
+                          env=train_net_env(1), capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_ceiling_and_probe(tmp_path):
+    proc = run(tmp_path, "ceiling", "--sizes", "4x2,8x4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 4x2") or line.startswith("| 8x4")]
+    coarse, fine = ([float(v) for v in row.strip("|").split("|")[1:]] for row in rows)
+    assert all(0 < c <= f <= 1 for c, f in zip(coarse, fine))  # finer maps can only be purer
+    proc = run(tmp_path, "probe", "--random-init")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "probe accuracy" in proc.stdout and "always the majority part" in proc.stdout
+    proc = run(tmp_path, "probe")
+    assert proc.returncode == 2 and "exactly one of --weights and --random-init" in proc.stderr
