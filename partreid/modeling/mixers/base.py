@@ -91,6 +91,27 @@ def beta_alpha(alpha: float) -> float:
     return float(alpha)
 
 
+class BetaMixer(Mixer):
+    """A mixer whose mixing ratio follows Beta(alpha, alpha) (MixUp, CutMix): the constructor and
+    config mapping they share."""
+
+    @configurable
+    def __init__(self, *, alpha: float = 1.0, seed: Optional[int] = None):
+        """
+        Args:
+            alpha: the parameter of the Beta(alpha, alpha) the mixing ratio follows.
+            seed: see Mixer.
+        """
+        super().__init__(seed=seed)
+        self.alpha = beta_alpha(alpha)
+
+    @classmethod
+    def from_config(cls, cfg):
+        arguments = super().from_config(cfg)
+        arguments.update(config_arguments(cfg, {"alpha": "MODEL.MIXER.ALPHA"}))
+        return arguments
+
+
 def draw_beta(alpha: float, generator: torch.Generator) -> float:
     """lam ~ Beta(alpha, alpha) by inverting the CDF of a uniform draw, so that the draw comes
     from `generator` (torch's Beta sampler cannot take one)."""

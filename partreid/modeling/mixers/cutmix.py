@@ -1,36 +1,18 @@
 """CutMix (Yun et al. 2019) on input images."""
 import math
-from typing import Optional
 
 import torch
 
-from ...config.configurable import config_arguments, configurable
-from .base import MixedTargets, Mixer, beta_alpha, draw_beta
+from .base import BetaMixer, MixedTargets, draw_beta
 from .build import MIXER_REGISTRY
 
 
 @MIXER_REGISTRY.register()
-class CutMix(Mixer):
+class CutMix(BetaMixer):
     """Paste a box of the partner image x2 into x1 (supplementary eq. 7-8): lam ~ Beta(alpha,
     alpha), box b_w = W sqrt(1-lam), b_h = H sqrt(1-lam) centred at a uniform point, clipped to
     the image and rounded to pixels. The label weight is recomputed from the box actually pasted,
     lam = 1 - area/(H W), so a box cut by the border does not over-credit x2. One box per batch."""
-
-    @configurable
-    def __init__(self, *, alpha: float = 1.0, seed: Optional[int] = None):
-        """
-        Args:
-            alpha: the parameter of the Beta(alpha, alpha) the mixing ratio follows.
-            seed: see Mixer.
-        """
-        super().__init__(seed=seed)
-        self.alpha = beta_alpha(alpha)
-
-    @classmethod
-    def from_config(cls, cfg):
-        arguments = super().from_config(cfg)
-        arguments.update(config_arguments(cfg, {"alpha": "MODEL.MIXER.ALPHA"}))
-        return arguments
 
     def mix_images(self, images: torch.Tensor, batch: dict):
         n, _, height, width = images.shape
