@@ -12,7 +12,6 @@ that have ground-truth part masks (SynthVI):
 """
 import argparse
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -21,7 +20,7 @@ from partreid.config import setup_cfg
 from partreid.data import build_dataset
 from partreid.data.common import ReidImageDataset, collate_batch
 from partreid.engine.defaults import num_classes_in_checkpoint
-from partreid.evaluation.part_discovery import part_fractions
+from partreid.evaluation.part_discovery import ground_truth_part_masks, part_fractions
 from partreid.modeling.meta_arch.build import build_model
 from partreid.checkpoint import ReidCheckpointer
 
@@ -29,7 +28,7 @@ from partreid.checkpoint import ReidCheckpointer
 def test_masks(dataset) -> torch.Tensor:
     if not getattr(dataset, "part_names", ()):
         raise SystemExit(f"{type(dataset).__name__} has no ground-truth part masks (use a SynthVI config)")
-    return torch.from_numpy(np.stack([dataset.part_mask(item) for item in dataset.test])).long()
+    return ground_truth_part_masks(dataset).long()
 
 
 def ceiling(cfg, dataset, sizes):

@@ -404,10 +404,9 @@ class DefaultTrainer:
 
 
 def _bn_forward(model):
-    """The forward PreciseBN re-estimates statistics with: preprocess -> describe -> BN-neck of a
-    PartBaseline-like meta-architecture (no losses, no mixing, no EMA updates)."""
-    missing = [name for name in ("preprocess", "describe", "bn_neck") if not hasattr(model, name)]
-    if missing:
-        raise TypeError(f"TEST.PRECISE_BN.ENABLED needs a meta-architecture with {missing}; "
-                        f"{type(model).__name__} has none of them. Override DefaultTrainer.build_hooks to use it.")
-    return lambda batch: model.bn_neck(model.describe(model.preprocess(batch["images"]))["descriptors"])
+    """The forward PreciseBN re-estimates statistics with: the meta-architecture's `embed(images)`
+    (no losses, no mixing, no EMA updates)."""
+    if not callable(getattr(model, "embed", None)):
+        raise TypeError(f"TEST.PRECISE_BN.ENABLED needs a meta-architecture with an embed(images) method; "
+                        f"{type(model).__name__} has none. Override DefaultTrainer.build_hooks to use it.")
+    return lambda batch: model.embed(batch["images"])

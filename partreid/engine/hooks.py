@@ -244,7 +244,7 @@ class PreciseBN(HookBase):
     before the periodic checkpoint, so the checkpoint holds the statistics its evaluation used.
 
     `embed(batch)` is the forward whose BN layers are re-estimated: no losses, no mixing and
-    no side effects (the default trainer passes the model's preprocess -> describe -> BN-neck)."""
+    no side effects (the default trainer passes the model's `embed`)."""
 
     def __init__(self, period: int, model, embed, data_loader_fn, num_iter: int):
         if num_iter < 1:

@@ -57,6 +57,11 @@ def part_fractions(masks: torch.Tensor, num_parts: int, size_hw: Tuple[int, int]
     return out
 
 
+def ground_truth_part_masks(dataset) -> torch.Tensor:
+    """(N, H, W) integer part labels of `dataset.test`, in its order (`part_mask(item)`, as SynthVI)."""
+    return torch.from_numpy(np.stack([dataset.part_mask(item) for item in dataset.test]))
+
+
 def part_discovery_metrics(
     part_maps: torch.Tensor,
     masks: torch.Tensor,
@@ -186,7 +191,7 @@ def evaluate_part_discovery(cfg, model, dataset) -> "OrderedDict[str, Dict[str, 
                         cfg.MODEL.PART_HEAD.NAME)
             return OrderedDict()
         maps.append(batch_maps.float().cpu())
-    masks = torch.from_numpy(np.stack([dataset.part_mask(item) for item in dataset.test]))
+    masks = ground_truth_part_masks(dataset)
     metrics = part_discovery_metrics(torch.cat(maps), masks, part_names, settings.ALIVE_THRESHOLD,
                                      settings.ALIVE_MIN_FRACTION)
     logger.info("Part discovery on %d test images, maps of %dx%d cells (%.1f s):\n%s", len(masks),

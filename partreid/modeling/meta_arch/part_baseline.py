@@ -157,11 +157,15 @@ class PartBaseline(nn.Module):
         head["descriptors"] = torch.cat([head["part_descriptors"].reshape(b, -1), head["global_descriptor"]], dim=1)
         return head
 
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> the BN-necked descriptors retrieval uses: no losses, no mixing, no
+        EMA update (the eval forward, and the forward precise BN re-estimates statistics with)."""
+        return self.bn_neck(self.describe(self.preprocess(images))["descriptors"])
+
     def forward(self, batch: dict):
-        images = self.preprocess(batch["images"])
         if not self.training:
-            return self.bn_neck(self.describe(images)["descriptors"])
-        return self.losses_from(self.training_outputs(images, batch), batch)
+            return self.embed(batch["images"])
+        return self.losses_from(self.training_outputs(self.preprocess(batch["images"]), batch), batch)
 
     def training_outputs(self, images: torch.Tensor, batch: dict) -> dict:
         """The training forward up to the losses: the `outputs` dict every loss reads."""
@@ -202,7 +206,7 @@ class PartBaseline(nn.Module):
         """(N, M, K) per-part contributions to C's logits: W_m applied to part m's slice of the
         BN-necked descriptor (the logits sum them plus the global slot's contribution)."""
         n, m = bn_descriptors.shape[0], self.num_parts
-        width = (self.feature_dim // (m + 1))
+        width = self.feature_dim // (m + 1)
         parts = bn_descriptors[:, : m * width].reshape(n, m, width)
         weights = self.classifier.weight[:, : m * width].reshape(-1, m, width)
         return torch.einsum("nmc,kmc->nmk", parts, weights)
