@@ -9,6 +9,7 @@ partmix/*), and every arm's paired difference to the reference arm with a t-inte
 
 Each run is tools/train_net.py --resume in its own process and folder (OUTPUT_DIR/<arm>/seed<k>):
 an interrupted comparison continues where it stopped, and finished runs are only read back.
+--share-warmup trains the iterations before the mixer's start once per seed, in the reference arm.
 Writes OUTPUT_DIR/compare.md, compare.json and runs.csv (see partreid/engine/comparison.py).
 The PartMix project's default arms and regime: projects/PartMix/tools/compare_synthvi.py.
 """
@@ -30,6 +31,9 @@ def parse_args(argv=None):
                    help="result group to report (default: the first, alphabetically, that has the first metric)")
     p.add_argument("--metrics", nargs="+", default=["Rank-1", "mAP"], help="metrics of the group to report")
     p.add_argument("--confidence", type=float, default=0.95, help="level of the paired t-intervals")
+    p.add_argument("--share-warmup", action="store_true",
+                   help="start the other arms from the reference's checkpoint at the mixer's start instead of "
+                        "repeating the iterations before it (only when the arms differ in mixer keys alone)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every run")
     return p.parse_args(argv)
 
@@ -40,7 +44,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     command = " ".join(shlex.quote(a) for a in ["python", "tools/compare_mixers.py", *argv])
     return run_comparison(args.configs, args.seeds, args.output_dir, args.opts, reference=args.reference,
-                          group=args.group, metrics=args.metrics, confidence=args.confidence, command=command)
+                          group=args.group, metrics=args.metrics, confidence=args.confidence, command=command,
+                          share_warmup=args.share_warmup)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,17 @@ per-seed differences to a reference arm, with a t-interval over the seeds. The r
 that pairing: until the mixers start (MODEL.MIXER.START_EPOCH) every arm's logged losses must
 equal the reference arm's.
 
+With `share_warmup`, the arms other than the reference do not repeat those identical iterations:
+each starts from a copy of the reference's checkpoint at the mixer's start (same seed), with the
+reference's metrics rows before it, and trains on from there under its own config. The result
+is the one a full run gives (tests/engine/test_comparison.py checks it bit for bit), at a cost of
+(1 + (arms - 1) * (1 - start / total)) runs per seed instead of `arms`. It is refused when the
+arms' configs differ in anything but the mixer's keys (MIXER_KEYS); the pairing check then has
+nothing left to compare for the shared runs, and the report says so.
+
+Seeds are the outer loop: a comparison stopped part-way leaves complete pairs for its first
+seeds.
+
 A comparison can be stopped and started again: finished runs are read back, interrupted ones
 resume from their last checkpoint, and a run whose final evaluation was cut off is evaluated
 again from model_final.pth. Each run folder records its config and overrides in
@@ -20,6 +31,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,7 +118,8 @@ def summarise_run(run_dir: str, group: Optional[str], metrics: Sequence[str]) ->
     unaugmented training set, from comparison.json, and the mean logged train/id_acc of the
     augmented batches of the epoch before the mixer starts and of the last epoch);
     "diagnostics" (mean of every other namespaced scalar, e.g. partmix/*, from the mixer's start
-    on) and "losses" ({iteration: total_loss} before the mixer starts, for the pairing check)."""
+    on); "losses" ({iteration: total_loss} before the mixer starts, for the pairing check) and
+    "shared_warmup" (whether those came from the reference run: `start_from_reference_warmup`)."""
     rows = metrics_by_iteration(os.path.join(run_dir, "metrics.json"))
     evaluation = final_evaluation(rows)
     if evaluation is None:
@@ -125,10 +138,12 @@ def summarise_run(run_dir: str, group: Optional[str], metrics: Sequence[str]) ->
     with open(os.path.join(run_dir, "config.yaml")) as f:
         schedule = run_schedule(yaml.safe_load(f))
     with open(os.path.join(run_dir, RUN_RECORD)) as f:
-        set_acc = json.load(f).get("train_set_acc", {})
+        record = json.load(f)
+    set_acc = record.get("train_set_acc", {})
     fit = {"set_at_start": set_acc.get("at_mixer_start"), "set_final": set_acc.get("final"),
            "batch_at_start": None, "batch_last_epoch": None}
-    summary = {"group": group, "metrics": values, "fit": fit, "diagnostics": {}, "losses": {}, "schedule": schedule}
+    summary = {"group": group, "metrics": values, "fit": fit, "diagnostics": {}, "losses": {}, "schedule": schedule,
+               "shared_warmup": "warmup_from" in record}
     if schedule is not None:
         start, ipe, end = schedule["mixer_start"], schedule["iters_per_epoch"], schedule["max_iter"]
         fit["batch_at_start"] = mean_between(rows, "train/id_acc", start - ipe, start) if start > 0 else None
@@ -210,12 +225,16 @@ def summarise(runs: Dict[str, Dict[int, dict]], reference: str, confidence: floa
 
 def pairing_check(runs: Dict[str, Dict[int, dict]], reference: str) -> dict:
     """Whether, at every seed, each arm logged exactly the reference arm's total_loss at every
-    iteration before the mixers start (same weights, batches and losses until then)."""
-    mismatches, compared = [], 0
+    iteration before the mixers start (same weights, batches and losses until then). Runs that
+    started from the reference's warm-up are counted as "shared", not compared."""
+    mismatches, compared, shared = [], 0, 0
     for arm, by_seed in runs.items():
         if arm == reference:
             continue
         for seed, run in by_seed.items():
+            if run.get("shared_warmup"):
+                shared += 1
+                continue
             ref = runs[reference].get(seed)
             if ref is None or not run["losses"] or not ref["losses"]:
                 continue
@@ -224,7 +243,7 @@ def pairing_check(runs: Dict[str, Dict[int, dict]], reference: str) -> dict:
                 compared += 1
                 if a != b:
                     mismatches.append(f"{arm} seed {seed} iteration {it}: total_loss {a} vs {reference} {b}")
-    return {"compared": compared, "mismatches": mismatches}
+    return {"compared": compared, "mismatches": mismatches, "shared": shared}
 
 
 # ---------------------------------------------------------------------------- report
@@ -268,8 +287,13 @@ def format_report(summary: dict) -> str:
         text += ["Training diagnostics (mean over the logged iterations from the mixer's start; mean ± std "
                  "over seeds):", "", tabulate(rows, headers=["scalar"] + diag_arms, tablefmt="github"), ""]
     pairing = summary["pairing"]
-    if not pairing["compared"]:
+    if pairing.get("shared"):
+        text += [f"Shared warm-up: {pairing['shared']} runs started from the reference arm's checkpoint at the "
+                 "mixer's start (same seed), so their iterations before it are the reference's.", ""]
+    if not pairing["compared"] and not pairing.get("shared"):
         text.append("Pairing check: not run (no logged losses before the mixers start).")
+    elif not pairing["compared"]:
+        pass
     elif pairing["mismatches"]:
         text.append(f"Pairing check FAILED: {len(pairing['mismatches'])} of {pairing['compared']} logged "
                     "losses before the mixers start differ from the reference arm's, e.g. "
@@ -424,17 +448,22 @@ def _fit_checkpoints(run_dir: str) -> Dict[str, str]:
     return found
 
 
-def ensure_run(config: str, seed: int, run_dir: str, opts: Sequence[str]) -> None:
+def ensure_run(config: str, seed: int, run_dir: str, opts: Sequence[str], warmup_from: Optional[str] = None) -> None:
     """Bring one (arm, seed) run to "finished": skip, resume, or re-run its final evaluation;
     then measure its training-set accuracy at the mixer's start and at the end
     (`training_set_accuracy`). Both, and the wall time spent here ("wall_s"), go into the run's
-    comparison.json."""
+    comparison.json. `warmup_from`: a finished run of the same seed whose state at the mixer's
+    start a fresh run starts from (`start_from_reference_warmup`); recorded as "warmup_from"."""
     record = _check_record(run_dir, {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 0.0})
     state = run_state(run_dir)
     if state == "finished" and "train_set_acc" in record:
         logger.info(f"{run_dir}: finished, read back")
         return
     start = time.perf_counter()
+    if state == "incomplete" and warmup_from is not None and start_from_reference_warmup(run_dir, warmup_from):
+        record["warmup_from"] = os.path.relpath(warmup_from, run_dir)
+        _write_record(run_dir, record)
+        logger.info(f"{run_dir}: starts from the warm-up of {warmup_from}")
     if state == "incomplete":
         train_run(config, seed, run_dir, opts)
     if run_state(run_dir) == "unevaluated":
@@ -442,20 +471,86 @@ def ensure_run(config: str, seed: int, run_dir: str, opts: Sequence[str]) -> Non
         evaluate_final_model(run_dir)
     if run_state(run_dir) != "finished":
         raise RuntimeError(f"{run_dir}: the run ended without a final evaluation; see its log.txt")
-    record["train_set_acc"] = {name: training_set_accuracy(run_dir, path)
-                               for name, path in _fit_checkpoints(run_dir).items()}
+    checkpoints = _fit_checkpoints(run_dir)
+    record["train_set_acc"] = {}
+    if warmup_from is not None and "warmup_from" in record:
+        # the same weights as the reference's checkpoint at the mixer's start: read, not measured again
+        with open(os.path.join(warmup_from, RUN_RECORD)) as f:
+            at_start = json.load(f).get("train_set_acc", {}).get("at_mixer_start")
+        if at_start is not None:
+            record["train_set_acc"]["at_mixer_start"] = at_start
+            checkpoints.pop("at_mixer_start", None)
+    record["train_set_acc"].update({name: training_set_accuracy(run_dir, path) for name, path in checkpoints.items()})
     record["wall_s"] = record.get("wall_s", 0.0) + time.perf_counter() - start
     _write_record(run_dir, record)
+
+
+# Config keys in which two arms may differ and still share the reference's warm-up: what acts
+# only once the mixer has started (the mixer's own settings, its losses, a project's mixer
+# options) and where the run is written. MODEL.MIXER.START_EPOCH must match.
+MIXER_KEYS = ("MODEL.MIXER.", "MODEL.LOSSES.NAMES", "PARTMIX.", "OUTPUT_DIR")
+
+
+def _flatten(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def warmup_differences(config: str, reference_config: str, opts: Sequence[str]) -> List[str]:
+    """The config keys (with both values) in which `config` differs from `reference_config`
+    outside MIXER_KEYS, with `opts` applied to both: empty when the two may share a warm-up."""
+    from ..config import setup_cfg
+
+    mine, ref = (dict(_flatten(setup_cfg(c, list(opts), freeze=False))) for c in (config, reference_config))
+    keys = sorted(set(mine) | set(ref))
+    return [f"{k}: {mine.get(k)!r} vs {ref.get(k)!r}" for k in keys
+            if mine.get(k) != ref.get(k) and (k == "MODEL.MIXER.START_EPOCH" or not k.startswith(MIXER_KEYS))]
+
+
+def start_from_reference_warmup(run_dir: str, reference_dir: str) -> bool:
+    """Seed an arm's fresh run folder with the reference run's state at the mixer's start: its
+    checkpoint of the iteration before (tagged as last_checkpoint, so that `--resume` continues
+    from it) and its metrics rows up to that iteration. False (and nothing written) when the
+    arm's folder already holds a checkpoint, or the reference has no checkpoint there (mixer from
+    iteration 0, or SOLVER.CHECKPOINT_PERIOD not dividing the warm-up)."""
+    if os.path.isfile(os.path.join(run_dir, "last_checkpoint")):
+        return False
+    with open(os.path.join(reference_dir, "config.yaml")) as f:
+        schedule = run_schedule(yaml.safe_load(f))
+    if schedule is None or schedule["mixer_start"] <= 0:
+        return False
+    start = schedule["mixer_start"]
+    checkpoint = f"model_{start - 1:07d}.pth"
+    if not os.path.isfile(os.path.join(reference_dir, checkpoint)):
+        return False
+    shutil.copyfile(os.path.join(reference_dir, checkpoint), os.path.join(run_dir, checkpoint + ".tmp"))
+    os.replace(os.path.join(run_dir, checkpoint + ".tmp"), os.path.join(run_dir, checkpoint))
+    rows = []
+    with open(os.path.join(reference_dir, "metrics.json")) as f:
+        for line in f:
+            if line.strip() and json.loads(line).get("iteration", start) < start:
+                rows.append(line if line.endswith("\n") else line + "\n")
+    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
+        f.writelines(rows)
+    with open(os.path.join(run_dir, "last_checkpoint.tmp"), "w") as f:
+        f.write(checkpoint)
+    os.replace(os.path.join(run_dir, "last_checkpoint.tmp"), os.path.join(run_dir, "last_checkpoint"))
+    return True
 
 
 def run_comparison(configs: Sequence[str], seeds: Sequence[int], output_dir: str, opts: Sequence[str] = (),
                    reference: Optional[str] = None, group: Optional[str] = None,
                    metrics: Sequence[str] = ("Rank-1", "mAP"), confidence: float = 0.95,
-                   command: str = "") -> dict:
-    """Train every (config, seed) pair that is not finished, then summarise and write the
-    report into `output_dir`. `reference` names the arm the others are compared with (default:
-    the first config); `group` the result group to report (default: the first, alphabetically,
-    that has metrics[0]). Returns the summary."""
+                   command: str = "", share_warmup: bool = False) -> dict:
+    """Train every (config, seed) pair that is not finished, seed by seed (the reference arm
+    first), then summarise and write the report into `output_dir`. `reference` names the arm
+    the others are compared with (default: the first config); `group` the result group to report
+    (default: the first, alphabetically, that has metrics[0]); `share_warmup` starts the other
+    arms from the reference's checkpoint at the mixer's start (module docstring). Returns the
+    summary."""
     names = [arm_name(c) for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f"two configs share a file name (the arm's name): {names}")
@@ -467,14 +562,26 @@ def run_comparison(configs: Sequence[str], seeds: Sequence[int], output_dir: str
     if fixed:
         raise ValueError(f"the comparison sets {sorted(fixed)} for every run itself; remove it from the overrides")
     reference = reference or names[0]
-    runs: Dict[str, Dict[int, dict]] = {}
-    for config, name in zip(configs, names):
-        runs[name] = {}
-        for seed in seeds:
+    if reference not in names:
+        raise ValueError(f"reference arm {reference!r} is none of the arms {names}")
+    reference_config = configs[names.index(reference)]
+    if share_warmup:
+        for config in configs:
+            differences = warmup_differences(config, reference_config, opts)
+            if differences:
+                raise ValueError(f"{config} cannot share the warm-up of {reference_config}: they differ before "
+                                 f"the mixer starts in {differences}. Run without sharing the warm-up.")
+    order = sorted(zip(configs, names), key=lambda arm: arm[1] != reference)
+    runs: Dict[str, Dict[int, dict]] = {name: {} for name in names}
+    for seed in seeds:
+        reference_dir = os.path.join(output_dir, reference, f"seed{seed}")
+        for config, name in order:
             run_dir = os.path.join(output_dir, name, f"seed{seed}")
-            ensure_run(config, seed, run_dir, opts)
+            shared = share_warmup and name != reference
+            ensure_run(config, seed, run_dir, opts, warmup_from=reference_dir if shared else None)
             runs[name][seed] = summarise_run(run_dir, group, metrics)
             group = group or runs[name][seed]["group"]
+    runs = {name: runs[name] for name in names}
     summary = summarise(runs, reference, confidence)
     summary.update(group=group, seeds=list(seeds), opts=list(opts), configs=list(configs),
                    wall_s={name: {seed: _read_wall(os.path.join(output_dir, name, f"seed{seed}")) for seed in seeds}

@@ -54,7 +54,7 @@ def test_summary_pairs_seeds_and_checks_the_pairing():
     assert summary["arms"]["mix"]["metrics"]["part_discovery/iou"]["mean"] == pytest.approx(0.175)
     assert summary["arms"]["base"]["fit"]["set_at_start"]["mean"] == pytest.approx(91.0)
     assert summary["arms"]["base"]["fit"]["batch_last_epoch"] is None
-    assert summary["pairing"] == {"compared": 3, "mismatches": []}
+    assert summary["pairing"] == {"compared": 3, "mismatches": [], "shared": 0}
 
     runs["mix"][1]["losses"] = {0: 2.5000001}
     assert len(pairing_check(runs, "base")["mismatches"]) == 1
@@ -101,7 +101,7 @@ def test_compare_tool_end_to_end(tmp_path, monkeypatch):
     summary = json.loads((out / "compare.json").read_text())
     assert summary["group"] == "all_search_1shot" and summary["reference"] == "plain"
     # until the mixer starts (iterations 0, 1 of each seed) both arms log the same losses
-    assert summary["pairing"] == {"compared": 4, "mismatches": []}
+    assert summary["pairing"] == {"compared": 4, "mismatches": [], "shared": 0}
     mixup, plain = summary["arms"]["mixup"], summary["arms"]["plain"]
     for seed in ("0", "1"):
         expected = mixup["metrics"]["Rank-1"]["values"][seed] - plain["metrics"]["Rank-1"]["values"][seed]
@@ -133,3 +133,51 @@ def test_other_settings_in_a_used_folder_are_refused(tmp_path):
         comparison.run_comparison([config], [0], str(tmp_path / "cmp"), ["SOLVER.BASE_LR", "0.2"])
     with pytest.raises(ValueError, match="OUTPUT_DIR"):
         comparison.run_comparison([config], [0], str(tmp_path / "cmp"), ["OUTPUT_DIR", "x"])
+
+
+def _two_arms(tmp_path, second="MODEL:\n  MIXER:\n    NAME: MixUp\n"):
+    base = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
+    configs = []
+    for name, body in {"plain": "", "mixed": second}.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"_BASE_: {base}\n{body}")
+        configs.append(str(path))
+    return configs
+
+
+def _final_weights(run_dir):
+    import torch
+
+    return torch.load(os.path.join(run_dir, "model_final.pth"), map_location="cpu", weights_only=False)["model"]
+
+
+@pytest.mark.slow
+def test_shared_warmup_gives_the_full_runs_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    configs = _two_arms(tmp_path)
+    opts = tiny_synthvi_opts(str(tmp_path / "data"), "unused", **{
+        "MODEL.MIXER.START_EPOCH": 1, "TEST.EVAL_PERIOD": 0, "SOLVER.WARMUP_EPOCHS": 0})
+    opts = opts[: opts.index("OUTPUT_DIR")] + opts[opts.index("OUTPUT_DIR") + 2:]
+    full = comparison.run_comparison(configs, [0], str(tmp_path / "full"), opts)
+    shared = comparison.run_comparison(configs, [0], str(tmp_path / "shared"), opts, share_warmup=True)
+
+    assert full["pairing"] == {"compared": 2, "mismatches": [], "shared": 0}
+    assert shared["pairing"] == {"compared": 0, "mismatches": [], "shared": 1}
+    record = json.loads((tmp_path / "shared" / "mixed" / "seed0" / "comparison.json").read_text())
+    assert record["warmup_from"] == os.path.join("..", "..", "plain", "seed0")
+    # the shared run trained only the iterations from the mixer's start on
+    log = (tmp_path / "shared" / "mixed" / "seed0" / "log.txt").read_text()
+    assert "Resuming at iteration 2" in log
+    for arm in ("plain", "mixed"):
+        assert shared["arms"][arm]["metrics"] == full["arms"][arm]["metrics"], arm
+        assert shared["arms"][arm]["fit"] == full["arms"][arm]["fit"], arm
+        a, b = _final_weights(tmp_path / "full" / arm / "seed0"), _final_weights(tmp_path / "shared" / arm / "seed0")
+        assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a), arm
+    assert "Shared warm-up: 1 runs" in (tmp_path / "shared" / "compare.md").read_text()
+
+
+def test_shared_warmup_is_refused_for_arms_that_differ_before_the_mixer(tmp_path):
+    configs = _two_arms(tmp_path, second="SOLVER:\n  BASE_LR: 0.01\n")
+    with pytest.raises(ValueError, match=r"cannot share the warm-up.*SOLVER.BASE_LR: 0.01 vs 0.001"):
+        comparison.run_comparison(configs, [0], str(tmp_path / "cmp"), [], share_warmup=True)
+    assert comparison.warmup_differences(*_two_arms(tmp_path), []) == []

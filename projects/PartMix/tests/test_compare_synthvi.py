@@ -1,7 +1,9 @@
 """The SynthVI comparison's arms (projects/PartMix/tools/compare_synthvi.py): every arm resolves
-in the comparison regime on both splits, and at one seed every arm starts from the same weights
-and sees the same first batch, which is what makes the comparison paired."""
+in the comparison regime on both splits; at one seed every arm starts from the same weights and
+sees the same first batch, which is what makes the comparison paired; and the arms may share the
+baseline's warm-up, which gives PartMix the result of a full run."""
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import torch
 
 from partreid.config.config import setup_cfg
 from partreid.data import build_train_loader
-from partreid.engine import DefaultTrainer
+from partreid.engine import DefaultTrainer, comparison
 from partreid.utils.testing import tiny_synthvi_opts
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "compare_synthvi.py"
@@ -30,7 +32,7 @@ def test_every_arm_resolves_in_the_regime(split):
     for arm in tool.ARMS:
         cfg = setup_cfg(str(CONFIG_DIR / f"synthvi_{arm}.yaml"), tool.REGIME + tool.SPLITS[split])
         assert cfg.DATASETS.TEST == ("SynthVIVal" if split == "val" else "SynthVI")
-        assert (cfg.SOLVER.MAX_EPOCHS, cfg.MODEL.MIXER.START_EPOCH, cfg.DATALOADER.ITERS_PER_EPOCH) == (12, 4, 50)
+        assert (cfg.SOLVER.MAX_EPOCHS, cfg.MODEL.MIXER.START_EPOCH, cfg.DATALOADER.ITERS_PER_EPOCH) == (12, 6, 50)
         mixers[arm] = (cfg.MODEL.MIXER.NAME, cfg.PARTMIX.MINING if cfg.MODEL.MIXER.NAME == "PartMix" else None)
     assert mixers == {
         "baseline": ("NoMix", None), "partmix": ("PartMix", "entropy"), "partmix_random": ("PartMix", "random"),
@@ -53,3 +55,30 @@ def test_arms_share_initial_weights_and_first_batch(tmp_path):
         assert all(torch.equal(state[k], reference[k]) for k in state), arm
         for key in ("images", "targets", "modalities", "indices"):
             assert torch.equal(batches[arm][key], batches["baseline"][key]), (arm, key)
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_every_arm_may_share_the_baselines_warmup(split):
+    tool = _tool()
+    baseline = str(CONFIG_DIR / "synthvi_baseline.yaml")
+    for arm in tool.ARMS:
+        config = str(CONFIG_DIR / f"synthvi_{arm}.yaml")
+        assert comparison.warmup_differences(config, baseline, tool.REGIME + tool.SPLITS[split]) == [], arm
+
+
+@pytest.mark.slow
+def test_partmix_from_the_shared_warmup_equals_a_full_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    configs = [str(CONFIG_DIR / f"synthvi_{arm}.yaml") for arm in ("baseline", "partmix")]
+    opts = tiny_synthvi_opts(str(tmp_path / "data"), "unused", **{
+        "MODEL.MIXER.START_EPOCH": 1, "TEST.EVAL_PERIOD": 0, "SOLVER.WARMUP_EPOCHS": 0,
+        "PARTMIX.NUM_NEG": 2, "PARTMIX.DIAGNOSTICS_PERIOD": 1})
+    opts = opts[: opts.index("OUTPUT_DIR")] + opts[opts.index("OUTPUT_DIR") + 2:]
+    full = comparison.run_comparison(configs, [0], str(tmp_path / "full"), opts)
+    shared = comparison.run_comparison(configs, [0], str(tmp_path / "shared"), opts, share_warmup=True)
+    assert shared["pairing"]["shared"] == 1 and full["pairing"]["mismatches"] == []
+    assert shared["arms"]["synthvi_partmix"]["metrics"] == full["arms"]["synthvi_partmix"]["metrics"]
+    assert shared["arms"]["synthvi_partmix"]["diagnostics"] == full["arms"]["synthvi_partmix"]["diagnostics"]
+    final = [torch.load(os.path.join(tmp_path, run, "synthvi_partmix", "seed0", "model_final.pth"),
+                        map_location="cpu", weights_only=False)["model"] for run in ("full", "shared")]
+    assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
