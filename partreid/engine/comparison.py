@@ -42,6 +42,7 @@ import yaml
 from scipy import stats as scipy_stats
 from tabulate import tabulate
 
+from ..checkpoint import atomic_write_bytes
 from ..utils.events import read_metrics
 
 logger = logging.getLogger(__name__)
@@ -290,10 +291,9 @@ def format_report(summary: dict) -> str:
     if pairing.get("shared"):
         text += [f"Shared warm-up: {pairing['shared']} runs started from the reference arm's checkpoint at the "
                  "mixer's start (same seed), so their iterations before it are the reference's.", ""]
-    if not pairing["compared"] and not pairing.get("shared"):
-        text.append("Pairing check: not run (no logged losses before the mixers start).")
-    elif not pairing["compared"]:
-        pass
+    if not pairing["compared"]:
+        if not pairing.get("shared"):
+            text.append("Pairing check: not run (no logged losses before the mixers start).")
     elif pairing["mismatches"]:
         text.append(f"Pairing check FAILED: {len(pairing['mismatches'])} of {pairing['compared']} logged "
                     "losses before the mixers start differ from the reference arm's, e.g. "
@@ -368,10 +368,7 @@ def _check_record(run_dir: str, record: dict) -> dict:
 
 
 def _write_record(run_dir: str, record: dict) -> None:
-    path = os.path.join(run_dir, RUN_RECORD)
-    with open(path + ".tmp", "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(path + ".tmp", path)
+    atomic_write_bytes(os.path.join(run_dir, RUN_RECORD), lambda f: f.write(json.dumps(record, indent=2).encode()))
 
 
 def train_run(config: str, seed: int, run_dir: str, opts: Sequence[str]) -> None:
@@ -526,18 +523,16 @@ def start_from_reference_warmup(run_dir: str, reference_dir: str) -> bool:
     checkpoint = f"model_{start - 1:07d}.pth"
     if not os.path.isfile(os.path.join(reference_dir, checkpoint)):
         return False
-    shutil.copyfile(os.path.join(reference_dir, checkpoint), os.path.join(run_dir, checkpoint + ".tmp"))
-    os.replace(os.path.join(run_dir, checkpoint + ".tmp"), os.path.join(run_dir, checkpoint))
+    with open(os.path.join(reference_dir, checkpoint), "rb") as source:
+        atomic_write_bytes(os.path.join(run_dir, checkpoint), lambda f: shutil.copyfileobj(source, f))
     rows = []
     with open(os.path.join(reference_dir, "metrics.json")) as f:
         for line in f:
             if line.strip() and json.loads(line).get("iteration", start) < start:
                 rows.append(line if line.endswith("\n") else line + "\n")
-    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
-        f.writelines(rows)
-    with open(os.path.join(run_dir, "last_checkpoint.tmp"), "w") as f:
-        f.write(checkpoint)
-    os.replace(os.path.join(run_dir, "last_checkpoint.tmp"), os.path.join(run_dir, "last_checkpoint"))
+    atomic_write_bytes(os.path.join(run_dir, "metrics.json"), lambda f: f.write("".join(rows).encode()))
+    # written last: a stop before this leaves a folder that is seeded again next time
+    atomic_write_bytes(os.path.join(run_dir, "last_checkpoint"), lambda f: f.write(checkpoint.encode()))
     return True
 
 
@@ -581,7 +576,6 @@ def run_comparison(configs: Sequence[str], seeds: Sequence[int], output_dir: str
             ensure_run(config, seed, run_dir, opts, warmup_from=reference_dir if shared else None)
             runs[name][seed] = summarise_run(run_dir, group, metrics)
             group = group or runs[name][seed]["group"]
-    runs = {name: runs[name] for name in names}
     summary = summarise(runs, reference, confidence)
     summary.update(group=group, seeds=list(seeds), opts=list(opts), configs=list(configs),
                    wall_s={name: {seed: _read_wall(os.path.join(output_dir, name, f"seed{seed}")) for seed in seeds}
