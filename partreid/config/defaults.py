@@ -145,6 +145,12 @@ _C.MODEL.LOSSES.PART_ID.WEIGHT = 1.0
 # map (coordinates in [0, 1]), so that a map covers one compact region. Not in MPANet.
 _C.MODEL.LOSSES.CONC = CN()
 _C.MODEL.LOSSES.CONC.WEIGHT = 1.0
+# L_homog (PartHomogeneityLoss, add it to NAMES to use it; made for softmax maps): the share of the
+# image's colour variance over the map grid that the part maps and the background map leave
+# unexplained (a soft k-means of the cell colours), so that a map covers one appearance, e.g. the
+# head rather than head and shoulders. Not in MPANet.
+_C.MODEL.LOSSES.HOMOG = CN()
+_C.MODEL.LOSSES.HOMOG.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET = CN()
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3

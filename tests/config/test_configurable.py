@@ -29,6 +29,7 @@ from partreid.modeling.losses import (
     ModalityLearningLoss,
     ModalitySpecificIDLoss,
     PartConcentrationLoss,
+    PartHomogeneityLoss,
     PartIdentityLoss,
     PartSeparationLoss,
     TripletLoss,
@@ -46,7 +47,8 @@ TREES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGISTRIES = [BACKBONE_REGISTRY, PART_HEAD_REGISTRY, META_ARCH_REGISTRY, LOSS_REGISTRY, MIXER_REGISTRY,
               EVALUATOR_REGISTRY, DATASET_REGISTRY, SAMPLER_REGISTRY]
 CORE_LOSSES = ["IdentityLoss", "ModalitySpecificIDLoss", "ModalityLearningLoss", "CenterClusterLoss",
-               "PartSeparationLoss", "PartIdentityLoss", "PartConcentrationLoss", "TripletLoss"]
+               "PartSeparationLoss", "PartIdentityLoss", "PartConcentrationLoss",
+               "PartHomogeneityLoss", "TripletLoss"]
 SEED = 7
 SYNTHVI = dict(num_train_ids=3, num_test_ids=2, images_per_camera=1, image_size=[32, 16], seed=0)
 
@@ -62,6 +64,7 @@ LOSSES = {
     "PartSeparationLoss": (PartSeparationLoss, dict(weight=0.2, normalize=True)),
     "PartIdentityLoss": (PartIdentityLoss, dict(weight=0.4)),
     "PartConcentrationLoss": (PartConcentrationLoss, dict(weight=0.35)),
+    "PartHomogeneityLoss": (PartHomogeneityLoss, dict(weight=0.45)),
     "TripletLoss": (TripletLoss, dict(weight=0.6, margin=0.2)),
     "PartMixContrastiveLoss": (PartMixContrastiveLoss, dict(weight=0.3, temperature=0.2, cont_feature="pre_bn")),
     "PartMixAuxIDLoss": (PartMixAuxIDLoss, dict(weight=0.25)),
@@ -109,6 +112,7 @@ def make_config(root=""):
     losses.SEP.WEIGHT, losses.SEP.NORMALIZE = 0.2, True
     losses.PART_ID.WEIGHT = 0.4
     losses.CONC.WEIGHT = 0.35
+    losses.HOMOG.WEIGHT = 0.45
     losses.TRIPLET.WEIGHT, losses.TRIPLET.MARGIN = 0.6, 0.2
     losses.NAMES = CORE_LOSSES
     m = cfg.MODEL.MIXER

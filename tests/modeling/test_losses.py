@@ -209,3 +209,40 @@ def test_part_concentration_loss_is_the_spatial_variance_blind_to_strength():
     two_rows[0, 0, [0, 7]] = 1.0  # split over distant rows: the variance of y in {0, 1} = 0.25, plus x's
     assert loss({"part_maps": two_rows}, {})["loss_conc"].item() == pytest.approx(0.25 + cols.var(unbiased=False).item())
     assert loss({"part_maps": None}, {}) == {}
+
+
+def test_part_homogeneity_loss_is_the_colour_variance_the_maps_leave_unexplained():
+    from partreid.modeling.losses import PartHomogeneityLoss
+
+    loss = PartHomogeneityLoss(weight=1.0)
+    images = torch.zeros(1, 3, 8, 4)
+    images[:, :, :4] = 1.0  # top half one colour, bottom half another
+    top = torch.zeros(1, 1, 8, 4)
+    top[0, 0, :4] = 1.0  # map on the top half, the background (1 - map) on the bottom half
+    assert loss({"part_maps": top, "images": images}, {})["loss_homog"].item() == pytest.approx(0.0, abs=1e-7)
+    across = torch.zeros(1, 1, 8, 4)
+    across[0, 0, :, :2] = 1.0  # the left half: each of the two regions holds both colours
+    assert loss({"part_maps": across, "images": images}, {})["loss_homog"].item() == pytest.approx(1.0)
+    # blind to strength: a faint map on the top half leaves the faint share to the background
+    half = PartHomogeneityLoss(weight=2.0)({"part_maps": 0.5 * top, "images": images}, {})["loss_homog"].item()
+    assert 0.0 < half < 2.0
+    # images are pooled to the maps' grid; the gradient reaches the maps, not the images
+    images16 = images.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3).requires_grad_()
+    maps = top.clone().requires_grad_()
+    loss({"part_maps": maps, "images": images16}, {})["loss_homog"].backward()
+    assert images16.grad is None and maps.grad is not None
+    assert loss({"part_maps": None}, {}) == {}
+
+
+def test_part_homogeneity_loss_reads_overlapping_maps_as_shares_of_the_cell():
+    from partreid.modeling.losses import PartHomogeneityLoss
+
+    images = torch.zeros(1, 3, 8, 4)
+    images[:, :, :4] = 1.0
+    top = torch.zeros(1, 2, 8, 4)
+    top[0, :, :4] = 1.0  # two sigmoid maps both at 1 on the top half (sum 2): each holds half of it
+    loss = PartHomogeneityLoss(weight=1.0)({"part_maps": top, "images": images}, {})["loss_homog"].item()
+    assert loss == pytest.approx(0.0, abs=1e-7)
+    cfg = get_cfg()
+    cfg.MODEL.LOSSES.HOMOG.WEIGHT = 0.3
+    assert PartHomogeneityLoss(cfg).weight == 0.3

@@ -185,6 +185,7 @@ class PartBaseline(nn.Module):
             mean_logits_visible = F.linear(bn_descriptors, self.mean_classifier_visible)
             mean_logits_infrared = F.linear(bn_descriptors, self.mean_classifier_infrared)
         outputs.update(
+            images=images,
             bn_descriptors=bn_descriptors,
             logits=self.classifier(bn_descriptors),
             part_logits=self.part_logits(bn_descriptors),
