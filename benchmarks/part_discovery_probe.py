@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Two measurements behind BENCHMARKS.md's part-discovery section, on a config's test images
+"""Three measurements behind BENCHMARKS.md's part-discovery section, on a config's test images
 that have ground-truth part masks (SynthVI):
 
     # the best purity a map can reach at each feature resolution (the map = the part's own
@@ -9,6 +9,9 @@ that have ground-truth part masks (SynthVI):
     # half of the images and scored on the other half (of a checkpoint, or of random weights)
     python benchmarks/part_discovery_probe.py probe --config-file CFG --weights RUN/model_final.pth
     python benchmarks/part_discovery_probe.py probe --config-file CFG --random-init
+    # what horizontal bands score (PCB's stripes; where the row prior starts the maps), as they
+    # are and cut to the ground-truth person (what a perfect figure-ground split would add)
+    python benchmarks/part_discovery_probe.py bands --config-file CFG --sizes 16x8 --num-parts 4,6
 """
 import argparse
 
@@ -20,7 +23,12 @@ from partreid.config import setup_cfg
 from partreid.data import build_dataset
 from partreid.data.common import ReidImageDataset, collate_batch
 from partreid.engine.defaults import num_classes_in_checkpoint
-from partreid.evaluation.part_discovery import ground_truth_part_masks, part_fractions
+from partreid.evaluation.part_discovery import (
+    ground_truth_part_masks,
+    matched_parts,
+    part_discovery_metrics,
+    part_fractions,
+)
 from partreid.modeling.meta_arch.build import build_model
 from partreid.checkpoint import ReidCheckpointer
 
@@ -39,6 +47,26 @@ def ceiling(cfg, dataset, sizes):
         frac = part_fractions(masks, len(names), (h, w))
         shares = [(frac[:, p] ** 2).sum() / frac[:, p].sum() for p in range(1, len(names))]
         print(f"| {h}x{w} | " + " | ".join(f"{s:.2f}" for s in shares) + " |")
+
+
+def bands(dataset, sizes, counts):
+    masks, names = test_masks(dataset), list(dataset.part_names)
+    print(f"{len(masks)} test images; M equal horizontal bands, as they are and times the person's share of each cell")
+    print("| map size | M | maps | alive | coverage | mean purity | matched part (purity), top to bottom |")
+    print("|---|---|---|---|---|---|---|")
+    for h, w in sizes:
+        person = 1.0 - part_fractions(masks, len(names), (h, w))[:, :1]  # 1 - the background's share
+        for m in counts:
+            if m > h:
+                raise SystemExit(f"--num-parts {m}: more bands than the {h} rows of a {h}x{w} map")
+            stripes = torch.zeros(len(masks), m, h, w)
+            for k in range(m):
+                stripes[:, k, k * h // m: (k + 1) * h // m] = 1.0
+            for label, maps in (("bands", stripes), ("bands x person", stripes * person)):
+                metrics = part_discovery_metrics(maps, masks, names)
+                matched = ", ".join(f"{part} ({purity:.2f})" for part, purity in matched_parts(metrics))
+                print(f"| {h}x{w} | {m} | {label} | {metrics['maps_alive']:.0f} | {metrics['coverage']:.0f} "
+                      f"| {metrics['mean_purity']:.2f} | {matched} |")
 
 
 def probe(cfg, dataset, weights, random_init, seed=0):
@@ -80,17 +108,21 @@ def probe(cfg, dataset, weights, random_init, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["ceiling", "probe"])
+    parser.add_argument("mode", choices=["ceiling", "probe", "bands"])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--weights", default="", help="probe: a checkpoint (its config's model)")
     parser.add_argument("--random-init", action="store_true", help="probe: random weights instead")
-    parser.add_argument("--sizes", default="8x4,16x8", help="ceiling: feature map sizes HxW")
+    parser.add_argument("--sizes", default="8x4,16x8", help="ceiling, bands: feature map sizes HxW")
+    parser.add_argument("--num-parts", default="4,6", help="bands: numbers of bands M")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
     args = parser.parse_intermixed_args()
     cfg = setup_cfg(args.config_file, args.opts, freeze=False)
     dataset = build_dataset(cfg, cfg.DATASETS.TEST)
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
     if args.mode == "ceiling":
-        ceiling(cfg, dataset, [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")])
+        ceiling(cfg, dataset, sizes)
+    elif args.mode == "bands":
+        bands(dataset, sizes, [int(m) for m in args.num_parts.split(",")])
     elif bool(args.weights) == args.random_init:
         parser.error("probe needs exactly one of --weights and --random-init")
     else:

@@ -30,3 +30,17 @@ def test_ceiling_and_probe(tmp_path):
     assert "probe accuracy" in proc.stdout and "always the majority part" in proc.stdout
     proc = run(tmp_path, "probe")
     assert proc.returncode == 2 and "exactly one of --weights and --random-init" in proc.stderr
+
+
+@pytest.mark.slow
+def test_bands(tmp_path):
+    proc = run(tmp_path, "bands", "--sizes", "8x4", "--num-parts", "2,4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [row.strip("|").split("|") for row in proc.stdout.splitlines() if row.startswith("| 8x4")]
+    assert [(int(r[1]), r[2].strip()) for r in rows] == [(2, "bands"), (2, "bands x person"), (4, "bands"),
+                                                         (4, "bands x person")]
+    for _, m, _, alive, coverage, purity, matched in rows:
+        assert 0 <= int(coverage) <= int(alive) <= int(m) and 0 < float(purity) <= 1
+        assert len(matched.split("),")) == int(m)  # one "part (purity)" per band
+    proc = run(tmp_path, "bands", "--sizes", "4x2", "--num-parts", "6")
+    assert proc.returncode == 1 and "more bands than the 4 rows" in proc.stderr
