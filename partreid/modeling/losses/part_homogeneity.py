@@ -13,8 +13,9 @@ class PartHomogeneityLoss(nn.Module):
     maps leave unexplained: sum_k sum_p a_k(p) |x(p) - mu_k|^2 / sum_p |x(p) - mean(x)|^2, with x
     the image average-pooled to the maps' h x w grid (detached), a_k the M part maps plus the
     background 1 - sum_k a_k, and mu_k the colour mean under map k. It is 0 when each map covers
-    one colour and 1 when the maps are blind to colour; like L_conc it does not depend on a
-    map's overall strength.
+    one colour and 1 when the maps are blind to colour. Unlike L_conc it does see a map's
+    strength: a map that fades hands its cells to the background, whose colours it then mixes,
+    so fading is penalised, not rewarded.
 
     Why: the identity losses are as happy with a horizontal band (head and shoulders) as with a
     head, and L_conc only asks for a compact one. On SynthVI the head (skin, hair), the garments
