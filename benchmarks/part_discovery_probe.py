@@ -12,6 +12,10 @@ that have ground-truth part masks (SynthVI):
     # what horizontal bands score (PCB's stripes; where the row prior starts the maps), as they
     # are and cut to the ground-truth person (what a perfect figure-ground split would add)
     python benchmarks/part_discovery_probe.py bands --config-file CFG --sizes 16x8 --num-parts 4,6
+    # where each body part lies over the rows (its centroid and spread), and what the config's row
+    # prior (MODEL.PART_HEAD.ROW_PRIOR_*) scores on its own: the part head's maps before the
+    # features tell it anything (detector weights zero), as they are and cut to the person
+    python benchmarks/part_discovery_probe.py prior --config-file CFG --sizes 16x8
 """
 import argparse
 
@@ -30,6 +34,7 @@ from partreid.evaluation.part_discovery import (
     part_fractions,
 )
 from partreid.modeling.meta_arch.build import build_model
+from partreid.modeling.part_heads.build import build_part_head
 from partreid.checkpoint import ReidCheckpointer
 
 
@@ -67,6 +72,37 @@ def bands(dataset, sizes, counts):
                 matched = ", ".join(f"{part} ({purity:.2f})" for part, purity in matched_parts(metrics))
                 print(f"| {h}x{w} | {m} | {label} | {metrics['maps_alive']:.0f} | {metrics['coverage']:.0f} "
                       f"| {metrics['mean_purity']:.2f} | {matched} |")
+
+
+def prior(cfg, dataset, sizes):
+    masks, names = test_masks(dataset), list(dataset.part_names)
+    head_cfg = cfg.MODEL.PART_HEAD
+    if head_cfg.NAME != "PartDetector" or not head_cfg.ROW_PRIOR:
+        raise SystemExit("prior: the config's part head has no row prior (MODEL.PART_HEAD.ROW_PRIOR True)")
+    head = build_part_head(cfg, 1)
+    torch.nn.init.zeros_(head.detector.weight)  # the maps the prior and the (zero) biases make alone
+    print(f"{len(masks)} test images; centres {list(head_cfg.ROW_PRIOR_CENTRES) or 'equal bands'}, "
+          f"widths {list(head_cfg.ROW_PRIOR_WIDTHS) or 'half a band'}")
+    for h, w in sizes:
+        frac = part_fractions(masks, len(names), (h, w)).double()
+        rows = (torch.arange(h, dtype=torch.float64) + 0.5) / h
+        print(f"\n{h}x{w}: each body part's rows (fractions of the height, over its ground-truth mass)")
+        print("| part | centroid | spread (std) |\n|---|---|---|")
+        for p in range(1, len(names)):
+            weights = frac[:, p].sum(dim=(0, 2))
+            weights = weights / weights.sum()
+            centroid = (weights * rows).sum()
+            spread = (weights * (rows - centroid) ** 2).sum().sqrt()
+            print(f"| {names[p]} | {centroid:.3f} | {spread:.3f} |")
+        with torch.no_grad():
+            maps = head(torch.zeros(1, 1, h, w))["part_maps"].expand(len(masks), -1, -1, -1)
+        person = 1.0 - frac[:, :1].float()
+        print("\n| maps | alive | coverage | mean purity | matched part (purity), top to bottom |\n|---|---|---|---|---|")
+        for label, candidate in (("prior", maps), ("prior x person", maps * person)):
+            metrics = part_discovery_metrics(candidate, masks, names)
+            matched = ", ".join(f"{part} ({purity:.2f})" for part, purity in matched_parts(metrics))
+            print(f"| {label} | {metrics['maps_alive']:.0f} | {metrics['coverage']:.0f} | {metrics['mean_purity']:.2f} "
+                  f"| {matched} |")
 
 
 def probe(cfg, dataset, weights, random_init, seed=0):
@@ -108,11 +144,11 @@ def probe(cfg, dataset, weights, random_init, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["ceiling", "probe", "bands"])
+    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior"])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--weights", default="", help="probe: a checkpoint (its config's model)")
     parser.add_argument("--random-init", action="store_true", help="probe: random weights instead")
-    parser.add_argument("--sizes", default="8x4,16x8", help="ceiling, bands: feature map sizes HxW")
+    parser.add_argument("--sizes", default="8x4,16x8", help="ceiling, bands, prior: feature map sizes HxW")
     parser.add_argument("--num-parts", default="4,6", help="bands: numbers of bands M")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
     args = parser.parse_intermixed_args()
@@ -121,6 +157,8 @@ def main():
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
     if args.mode == "ceiling":
         ceiling(cfg, dataset, sizes)
+    elif args.mode == "prior":
+        prior(cfg, dataset, sizes)
     elif args.mode == "bands":
         bands(dataset, sizes, [int(m) for m in args.num_parts.split(",")])
     elif bool(args.weights) == args.random_init:

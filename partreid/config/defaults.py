@@ -97,6 +97,15 @@ _C.MODEL.PART_HEAD.ACTIVATION = "sigmoid"
 # PartDetector: add a learned per-map bump over the image rows to the logits, starting as M
 # horizontal bands (body parts of an upright pedestrian are ordered head to feet). Not in MPANet.
 _C.MODEL.PART_HEAD.ROW_PRIOR = False
+# The row prior's starting centres, top to bottom, as fractions of the image height, one per part
+# ([]: the centres of M equal bands), and its starting widths (standard deviations, same unit;
+# []: half a band). Body parts are not equally tall, so equal bands start the top map on head and
+# shoulders alike and the bottom one on legs and feet alike.
+_C.MODEL.PART_HEAD.ROW_PRIOR_CENTRES = []
+_C.MODEL.PART_HEAD.ROW_PRIOR_WIDTHS = []
+# Learn the row prior's centres and widths (True), or keep them as given (False: the maps' vertical
+# layout is the prior's; the detector only learns how far each map extends around it).
+_C.MODEL.PART_HEAD.ROW_PRIOR_LEARNED = True
 
 _C.MODEL.CLASSIFIER = CN()
 # Momentum of the EMA "mean" modality classifiers used by the modality learning loss:

@@ -44,3 +44,21 @@ def test_bands(tmp_path):
         assert len(matched.split("),")) == int(m)  # one "part (purity)" per band
     proc = run(tmp_path, "bands", "--sizes", "4x2", "--num-parts", "6")
     assert proc.returncode == 1 and "more bands than the 4 rows" in proc.stderr
+
+
+@pytest.mark.slow
+def test_prior(tmp_path):
+    prior = ["MODEL.PART_HEAD.ROW_PRIOR", "True", "MODEL.PART_HEAD.ROW_PRIOR_CENTRES", "[0.2,0.7]"]
+    proc = run(tmp_path, "prior", "--sizes", "8x4", *prior)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "centres [0.2, 0.7], widths half a band" in proc.stdout
+    spans = {row.strip("|").split("|")[0].strip(): [float(v) for v in row.strip("|").split("|")[1:]]
+             for row in proc.stdout.splitlines() if row.startswith("| head") or row.startswith("| feet")}
+    assert 0 < spans["head"][0] < spans["feet"][0] < 1  # the head lies above the feet
+    rows = [row.strip("|").split("|") for row in proc.stdout.splitlines() if row.startswith("| prior")]
+    assert [r[0].strip() for r in rows] == ["prior", "prior x person"]
+    for _, alive, coverage, purity, matched in rows:
+        assert 0 <= int(coverage) <= int(alive) <= 2 and 0 < float(purity) <= 1
+        assert len(matched.split("),")) == 2
+    proc = run(tmp_path, "prior", "--sizes", "8x4")
+    assert proc.returncode == 1 and "has no row prior" in proc.stderr

@@ -55,7 +55,8 @@ SYNTHVI = dict(num_train_ids=3, num_test_ids=2, images_per_camera=1, image_size=
 # What the test config below sets, as keyword arguments: values away from the defaults wherever
 # there is a choice, so that a from_config that forgets a key cannot pass.
 RESNET = dict(depth=18, last_stride=2, modality_alleviation=[3], pretrain_path="", allow_random_init=True)
-PART_DETECTOR = dict(num_parts=3, pooling="mass", activation="softmax")
+PART_DETECTOR = dict(num_parts=3, pooling="mass", activation="softmax", row_prior=True,
+                     row_prior_centres=[0.2, 0.5, 0.8], row_prior_widths=[0.1, 0.2, 0.1], row_prior_learned=False)
 LOSSES = {
     "IdentityLoss": (IdentityLoss, dict(weight=0.7, label_smoothing=0.1, reduction="per_modality")),
     "ModalitySpecificIDLoss": (ModalitySpecificIDLoss, dict(weight=0.3, count_twice=True)),
@@ -101,6 +102,7 @@ def make_config(root=""):
     b.LAST_STRIDE, b.MODALITY_ALLEVIATION = 2, [3]
     h = cfg.MODEL.PART_HEAD
     h.NUM_PARTS, h.POOLING, h.ACTIVATION = 3, "mass", "softmax"
+    h.ROW_PRIOR, h.ROW_PRIOR_CENTRES, h.ROW_PRIOR_WIDTHS, h.ROW_PRIOR_LEARNED = True, [0.2, 0.5, 0.8], [0.1, 0.2, 0.1], False
     cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD = [100.0, 110.0, 120.0], [50.0, 55.0, 60.0]
     cfg.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.5
     cfg.MODEL.CHANNELS_LAST = False

@@ -90,3 +90,47 @@ def test_row_prior_starts_the_maps_as_ordered_horizontal_bands(tiny_cfg, activat
 def test_row_prior_is_off_by_default(tiny_cfg):
     head = PartDetector(tiny_cfg, in_channels=8)
     assert not head.row_prior and not hasattr(head, "row_centres")
+
+
+def test_row_prior_starts_where_its_centres_say_and_can_stay_there(tiny_cfg):
+    tiny_cfg.MODEL.PART_HEAD.NUM_PARTS = 3
+    tiny_cfg.MODEL.PART_HEAD.ACTIVATION = "softmax"
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR = True
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_CENTRES = [0.025, 0.475, 0.975]  # the centres of rows 0, 9 and 19 of 20
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_WIDTHS = [0.05, 0.2, 0.05]
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_LEARNED = False
+    head = PartDetector(tiny_cfg, in_channels=8)
+    torch.nn.init.zeros_(head.detector.weight)
+    profile = head(torch.randn(1, 8, 20, 4))["part_maps"].mean(dim=(0, 3))  # (3 maps, 20 rows)
+    assert profile.argmax(dim=1).tolist() == [0, 9, 19]
+    assert profile[1].gt(0.1).sum() > profile[0].gt(0.1).sum()  # the wider bump spreads over more rows
+    # fixed: buffers under the learned prior's checkpoint keys, out of the optimizer's reach
+    names = [name for name, _ in head.named_parameters()]
+    assert "row_centres" not in names and "row_log_widths" not in names
+    assert {"row_centres", "row_log_widths"} <= set(head.state_dict())
+    assert torch.allclose(head.row_log_widths.exp(), torch.tensor([0.05, 0.2, 0.05]))
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_LEARNED = True
+    learned = PartDetector(tiny_cfg, in_channels=8)
+    assert isinstance(learned.row_centres, torch.nn.Parameter)
+    assert torch.equal(learned.row_centres.detach(), head.row_centres)
+    assert learned.row_log_widths.requires_grad and not head.row_log_widths.requires_grad
+    learned.load_state_dict(head.state_dict())  # the two load each other's checkpoints
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("ROW_PRIOR_CENTRES", [0.5], r"ROW_PRIOR_CENTRES=\[0.5\]: expected one value per part \(MODEL.PART_HEAD.NUM_PARTS=2\)"),
+    ("ROW_PRIOR_WIDTHS", [0.1, 0.0], r"ROW_PRIOR_WIDTHS=\[0.1, 0.0\]: widths must be positive"),
+    ("ROW_PRIOR_CENTRES", [0.2, 1.5], r"ROW_PRIOR_CENTRES=\[0.2, 1.5\]: centres are fractions of the height"),
+])
+def test_row_prior_rejects_bad_shapes(tiny_cfg, key, value, message):
+    tiny_cfg.MODEL.PART_HEAD.NUM_PARTS = 2
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR = True
+    tiny_cfg.MODEL.PART_HEAD[key] = value
+    with pytest.raises(ValueError, match=message):
+        PartDetector(tiny_cfg, in_channels=8)
+
+
+def test_row_prior_shape_without_the_prior_is_an_error(tiny_cfg):
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_LEARNED = False
+    with pytest.raises(ValueError, match="but MODEL.PART_HEAD.ROW_PRIOR is False"):
+        PartDetector(tiny_cfg, in_channels=8)

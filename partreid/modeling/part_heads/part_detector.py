@@ -1,5 +1,6 @@
 """MPANet's learned part detector: soft part maps from a 1x1 convolution."""
 import math
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -31,7 +32,8 @@ class PartDetector(nn.Module):
 
     @configurable
     def __init__(self, *, in_channels: int, num_parts: int = 6, pooling: str = "area", activation: str = "sigmoid",
-                 row_prior: bool = False):
+                 row_prior: bool = False, row_prior_centres: Sequence[float] = (),
+                 row_prior_widths: Sequence[float] = (), row_prior_learned: bool = True):
         """
         Args:
             in_channels: channels C of the backbone's feature map.
@@ -42,7 +44,15 @@ class PartDetector(nn.Module):
                 with y in (0, 1) the row's centre, c_m starting at the centre of the m-th of M horizontal bands and s_m at
                 half a band. Pedestrian images are upright, so body parts are ordered from head to feet:
                 the maps start as PCB's stripes, and the features move their extent and separate the
-                person from the background. The centres and widths are learned.
+                person from the background.
+            row_prior_centres: the bumps' starting centres c_m, top to bottom, as fractions of the
+                height (empty: the centres of M equal bands). Body parts are not equally tall (a head
+                is about an eighth of a standing person, the feet a tenth): with equal bands the top
+                map starts on head and shoulders alike, and the bottom one on legs and feet alike.
+            row_prior_widths: the bumps' starting widths s_m, as fractions of the height (empty:
+                half a band each). A narrow bump holds its map to its rows more firmly.
+            row_prior_learned: learn c_m and s_m (True) or keep them fixed (False). Fixed, the maps'
+                vertical layout is the prior's, and only their extent within it is learned.
         """
         super().__init__()
         if num_parts < 1:
@@ -61,8 +71,16 @@ class PartDetector(nn.Module):
         nn.init.constant_(self.detector.bias, 0.0)
         self.row_prior = row_prior
         if row_prior:
-            self.row_centres = nn.Parameter((torch.arange(num_parts, dtype=torch.float32) + 0.5) / num_parts)
-            self.row_log_widths = nn.Parameter(torch.full((num_parts,), math.log(0.5 / num_parts)))
+            centres, widths = self._row_prior_start(num_parts, row_prior_centres, row_prior_widths)
+            if row_prior_learned:
+                self.row_centres = nn.Parameter(centres)
+                self.row_log_widths = nn.Parameter(widths.log())
+            else:  # buffers: the same checkpoint keys, but no gradient and no optimizer state
+                self.register_buffer("row_centres", centres)
+                self.register_buffer("row_log_widths", widths.log())
+        elif row_prior_centres or row_prior_widths or not row_prior_learned:
+            raise ArgumentError("{row_prior_centres}, {row_prior_widths} and {row_prior_learned} shape the row prior, "
+                                "but {row_prior} is False")
 
     @classmethod
     def from_config(cls, cfg, in_channels: int):
@@ -71,6 +89,9 @@ class PartDetector(nn.Module):
             "pooling": "MODEL.PART_HEAD.POOLING",
             "activation": "MODEL.PART_HEAD.ACTIVATION",
             "row_prior": "MODEL.PART_HEAD.ROW_PRIOR",
+            "row_prior_centres": "MODEL.PART_HEAD.ROW_PRIOR_CENTRES",
+            "row_prior_widths": "MODEL.PART_HEAD.ROW_PRIOR_WIDTHS",
+            "row_prior_learned": "MODEL.PART_HEAD.ROW_PRIOR_LEARNED",
         }
         return config_arguments(cfg, keys, in_channels=in_channels)
 
@@ -92,6 +113,26 @@ class PartDetector(nn.Module):
             "part_descriptors": parts,
             "global_descriptor": features.mean(dim=(2, 3)),
         }
+
+    @staticmethod
+    def _row_prior_start(num_parts: int, centres: Sequence[float], widths: Sequence[float]):
+        """The bumps' starting centres and widths, (M,) each, checked."""
+        if not centres:
+            centres = [(m + 0.5) / num_parts for m in range(num_parts)]
+        if not widths:
+            widths = [0.5 / num_parts] * num_parts
+        for name, values in (("row_prior_centres", centres), ("row_prior_widths", widths)):
+            if len(values) != num_parts:
+                raise ArgumentError(
+                    f"{{{name}}}={{value!r}}: expected one value per part ({{num_parts}}={{count}})",
+                    value=list(values), count=num_parts,
+                )
+        if not all(0.0 <= c <= 1.0 for c in centres):
+            raise ArgumentError("{row_prior_centres}={value!r}: centres are fractions of the height, in [0, 1]",
+                                value=list(centres))
+        if not all(w > 0.0 for w in widths):
+            raise ArgumentError("{row_prior_widths}={value!r}: widths must be positive", value=list(widths))
+        return torch.tensor(centres, dtype=torch.float32), torch.tensor(widths, dtype=torch.float32)
 
     def _row_prior_logits(self, height: int, logits: torch.Tensor) -> torch.Tensor:
         """(1, M (+ 1), height, 1) prior logits; 0 for the background map."""
