@@ -12,8 +12,8 @@ SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "part_discovery_probe.py")
 CONFIG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
 
 
-def run(tmp_path, *args):
-    opts = tiny_synthvi_opts(str(tmp_path / "data"), str(tmp_path / "out"))
+def run(tmp_path, *args, **overrides):
+    opts = tiny_synthvi_opts(str(tmp_path / "data"), str(tmp_path / "out"), **overrides)
     return subprocess.run([sys.executable, SCRIPT, *args, "--config-file", CONFIG, *opts], cwd=REPO_ROOT,
                           env=train_net_env(1), capture_output=True, text=True, timeout=600)
 
@@ -48,8 +48,8 @@ def test_bands(tmp_path):
 
 @pytest.mark.slow
 def test_prior(tmp_path):
-    prior = ["MODEL.PART_HEAD.ROW_PRIOR", "True", "MODEL.PART_HEAD.ROW_PRIOR_CENTRES", "[0.2,0.7]"]
-    proc = run(tmp_path, "prior", "--sizes", "8x4", *prior)
+    prior = {"MODEL.PART_HEAD.ROW_PRIOR": True, "MODEL.PART_HEAD.ROW_PRIOR_CENTRES": "[0.2,0.7]"}
+    proc = run(tmp_path, "prior", "--sizes", "8x4", **prior)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "centres [0.2, 0.7], widths half a band" in proc.stdout
     spans = {row.strip("|").split("|")[0].strip(): [float(v) for v in row.strip("|").split("|")[1:]]

@@ -124,7 +124,8 @@ class PartDetector(nn.Module):
         for name, values in (("row_prior_centres", centres), ("row_prior_widths", widths)):
             if len(values) != num_parts:
                 raise ArgumentError(
-                    f"{{{name}}}={{value!r}}: expected one value per part ({{num_parts}}={{count}})",
+                    f"{{{name}}}={{value!r}}: expected one value per part ({{num_parts}}={{count}}), or [] "
+                    "for the default",
                     value=list(values), count=num_parts,
                 )
         if not all(0.0 <= c <= 1.0 for c in centres):
