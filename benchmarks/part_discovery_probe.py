@@ -9,8 +9,8 @@ that have ground-truth part masks (SynthVI):
     # half of the images and scored on the other half (of a checkpoint, or of random weights)
     python benchmarks/part_discovery_probe.py probe --config-file CFG --weights RUN/model_final.pth
     python benchmarks/part_discovery_probe.py probe --config-file CFG --random-init
-    # what horizontal bands score (PCB's stripes; where the row prior starts the maps), as they
-    # are and cut to the ground-truth person (what a perfect figure-ground split would add)
+    # what horizontal bands score (PCB's stripes), as they are and cut to the ground-truth person
+    # (what a perfect figure-ground split would add)
     python benchmarks/part_discovery_probe.py bands --config-file CFG --sizes 16x8 --num-parts 4,6
     # where each body part lies over the rows (its centroid and spread), and what the config's row
     # prior (MODEL.PART_HEAD.ROW_PRIOR_*) scores on its own: the part head's maps before the
@@ -81,8 +81,9 @@ def prior(cfg, dataset, sizes):
         raise SystemExit("prior: the config's part head has no row prior (MODEL.PART_HEAD.ROW_PRIOR True)")
     head = build_part_head(cfg, 1)
     torch.nn.init.zeros_(head.detector.weight)  # the maps the prior and the (zero) biases make alone
-    print(f"{len(masks)} test images; centres {list(head_cfg.ROW_PRIOR_CENTRES) or 'equal bands'}, "
-          f"widths {list(head_cfg.ROW_PRIOR_WIDTHS) or 'half a band'}")
+    centres = [round(c, 4) for c in head.row_centres.tolist()]
+    widths = [round(w, 4) for w in head.row_log_widths.exp().tolist()]
+    print(f"{len(masks)} test images; the part head's row prior: centres {centres}, widths {widths}")
     for h, w in sizes:
         frac = part_fractions(masks, len(names), (h, w)).double()
         rows = (torch.arange(h, dtype=torch.float64) + 0.5) / h

@@ -94,10 +94,10 @@ _C.MODEL.PART_HEAD.POOLING = "area"
 # PartDetector's maps from its 1x1-conv logits: "sigmoid" (MPANet: independent maps that may
 # overlap or fade out) or "softmax" (M part maps and a background map compete for each position).
 _C.MODEL.PART_HEAD.ACTIVATION = "sigmoid"
-# PartDetector: add a learned per-map bump over the image rows to the logits, starting as M
-# horizontal bands (body parts of an upright pedestrian are ordered head to feet). Not in MPANet.
+# PartDetector: add a per-map bump over the image rows to the logits (body parts of an upright
+# pedestrian are ordered head to feet), shaped by the three keys below. Not in MPANet.
 _C.MODEL.PART_HEAD.ROW_PRIOR = False
-# The row prior's starting centres, top to bottom, as fractions of the image height, one per part
+# The row prior's (ignored without it) starting centres, top to bottom, as fractions of the image height, one per part
 # ([]: the centres of M equal bands), and its starting widths (standard deviations, same unit;
 # []: half a band). Body parts are not equally tall, so equal bands start the top map on head and
 # shoulders alike and the bottom one on legs and feet alike.

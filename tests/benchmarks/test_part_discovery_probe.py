@@ -51,7 +51,7 @@ def test_prior(tmp_path):
     prior = {"MODEL.PART_HEAD.ROW_PRIOR": True, "MODEL.PART_HEAD.ROW_PRIOR_CENTRES": "[0.2,0.7]"}
     proc = run(tmp_path, "prior", "--sizes", "8x4", **prior)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "centres [0.2, 0.7], widths half a band" in proc.stdout
+    assert "row prior: centres [0.2, 0.7], widths [0.25, 0.25]" in proc.stdout  # as the head was built
     spans = {row.strip("|").split("|")[0].strip(): [float(v) for v in row.strip("|").split("|")[1:]]
              for row in proc.stdout.splitlines() if row.startswith("| head") or row.startswith("| feet")}
     assert 0 < spans["head"][0] < spans["feet"][0] < 1  # the head lies above the feet

@@ -1,4 +1,6 @@
 """Part heads: shapes, value ranges and the pooling each one defines."""
+import math
+
 import pytest
 import torch
 
@@ -130,7 +132,27 @@ def test_row_prior_rejects_bad_shapes(tiny_cfg, key, value, message):
         PartDetector(tiny_cfg, in_channels=8)
 
 
-def test_row_prior_shape_without_the_prior_is_an_error(tiny_cfg):
+def test_row_prior_shape_is_ignored_without_the_prior(tiny_cfg):
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_CENTRES = [0.5, 0.9]  # e.g. a base config's, turned off below it
     tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_LEARNED = False
-    with pytest.raises(ValueError, match="but MODEL.PART_HEAD.ROW_PRIOR is False"):
+    head = PartDetector(tiny_cfg, in_channels=8)
+    assert not head.row_prior and not hasattr(head, "row_centres")
+
+
+def test_row_prior_names_every_key_of_the_wrong_length(tiny_cfg):
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR = True
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_CENTRES = [0.2, 0.5, 0.8]
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR_WIDTHS = [0.1, 0.1, 0.1]
+    tiny_cfg.MODEL.PART_HEAD.NUM_PARTS = 4
+    with pytest.raises(ValueError, match=r"ROW_PRIOR_CENTRES=\[0.2, 0.5, 0.8\] and MODEL.PART_HEAD.ROW_PRIOR_WIDTHS="
+                                         r"\[0.1, 0.1, 0.1\]: expected one value per part \(MODEL.PART_HEAD.NUM_PARTS=4\),"
+                                         r" or \[\] for the default"):
         PartDetector(tiny_cfg, in_channels=8)
+
+
+@pytest.mark.parametrize("num_parts", [3, 4, 6])
+def test_default_row_prior_starts_bit_for_bit_as_before_its_shape_keys(num_parts):
+    head = PartDetector(in_channels=8, num_parts=num_parts, row_prior=True)
+    # the formulas of the learned equal-band prior the earlier runs (BENCHMARKS.md, arm Z) used
+    assert torch.equal(head.row_centres.detach(), (torch.arange(num_parts, dtype=torch.float32) + 0.5) / num_parts)
+    assert torch.equal(head.row_log_widths.detach(), torch.full((num_parts,), math.log(0.5 / num_parts)))

@@ -40,11 +40,12 @@ class PartDetector(nn.Module):
             num_parts: M, the number of part maps.
             pooling: "area" or "mass" (see above).
             activation: "sigmoid" or "softmax" (see above).
-            row_prior: add to map m's logits a learned bump over the image rows, -(y - c_m)^2 / (2 s_m^2)
-                with y in (0, 1) the row's centre, c_m starting at the centre of the m-th of M horizontal bands and s_m at
-                half a band. Pedestrian images are upright, so body parts are ordered from head to feet:
-                the maps start as PCB's stripes, and the features move their extent and separate the
-                person from the background.
+            row_prior: add to map m's logits a bump over the image rows, -(y - c_m)^2 / (2 s_m^2)
+                with y in (0, 1) the row's centre. Pedestrian images are upright, so body parts are
+                ordered from head to feet: the prior orders the maps (by default as Gaussian bumps
+                at the centres of M equal bands, half a band wide), and the features shape each
+                map's extent and separate the person from the background. The next three arguments
+                shape the prior; without it they are ignored.
             row_prior_centres: the bumps' starting centres c_m, top to bottom, as fractions of the
                 height (empty: the centres of M equal bands). Body parts are not equally tall (a head
                 is about an eighth of a standing person, the feet a tenth): with equal bands the top
@@ -52,7 +53,9 @@ class PartDetector(nn.Module):
             row_prior_widths: the bumps' starting widths s_m, as fractions of the height (empty:
                 half a band each). A narrow bump holds its map to its rows more firmly.
             row_prior_learned: learn c_m and s_m (True) or keep them fixed (False). Fixed, the maps'
-                vertical layout is the prior's, and only their extent within it is learned.
+                vertical layout is the prior's, and only their extent within it is learned. Either
+                way they are saved under the same keys, so loading a checkpoint (MODEL.WEIGHTS)
+                replaces the configured values with the checkpoint's.
         """
         super().__init__()
         if num_parts < 1:
@@ -71,16 +74,13 @@ class PartDetector(nn.Module):
         nn.init.constant_(self.detector.bias, 0.0)
         self.row_prior = row_prior
         if row_prior:
-            centres, widths = self._row_prior_start(num_parts, row_prior_centres, row_prior_widths)
+            centres, log_widths = self._row_prior_start(num_parts, row_prior_centres, row_prior_widths)
             if row_prior_learned:
                 self.row_centres = nn.Parameter(centres)
-                self.row_log_widths = nn.Parameter(widths.log())
+                self.row_log_widths = nn.Parameter(log_widths)
             else:  # buffers: the same checkpoint keys, but no gradient and no optimizer state
                 self.register_buffer("row_centres", centres)
-                self.register_buffer("row_log_widths", widths.log())
-        elif row_prior_centres or row_prior_widths or not row_prior_learned:
-            raise ArgumentError("{row_prior_centres}, {row_prior_widths} and {row_prior_learned} shape the row prior, "
-                                "but {row_prior} is False")
+                self.register_buffer("row_log_widths", log_widths)
 
     @classmethod
     def from_config(cls, cfg, in_channels: int):
@@ -116,24 +116,27 @@ class PartDetector(nn.Module):
 
     @staticmethod
     def _row_prior_start(num_parts: int, centres: Sequence[float], widths: Sequence[float]):
-        """The bumps' starting centres and widths, (M,) each, checked."""
+        """The bumps' starting centres and log-widths, (M,) float32 each, checked. The defaults are
+        computed as before the keys existed, bit for bit, so earlier runs repeat exactly."""
         if not centres:
-            centres = [(m + 0.5) / num_parts for m in range(num_parts)]
+            centres = ((torch.arange(num_parts, dtype=torch.float32) + 0.5) / num_parts).tolist()
         if not widths:
             widths = [0.5 / num_parts] * num_parts
-        for name, values in (("row_prior_centres", centres), ("row_prior_widths", widths)):
-            if len(values) != num_parts:
-                raise ArgumentError(
-                    f"{{{name}}}={{value!r}}: expected one value per part ({{num_parts}}={{count}}), or [] "
-                    "for the default",
-                    value=list(values), count=num_parts,
-                )
+        wrong = [(name, values) for name, values in (("row_prior_centres", centres), ("row_prior_widths", widths))
+                 if len(values) != num_parts]
+        if wrong:
+            listed = " and ".join(f"{{{name}}}={list(values)!r}" for name, values in wrong)
+            raise ArgumentError(
+                listed + ": expected one value per part ({num_parts}={count}), or [] for the default",
+                count=num_parts,
+            )
         if not all(0.0 <= c <= 1.0 for c in centres):
             raise ArgumentError("{row_prior_centres}={value!r}: centres are fractions of the height, in [0, 1]",
                                 value=list(centres))
         if not all(w > 0.0 for w in widths):
             raise ArgumentError("{row_prior_widths}={value!r}: widths must be positive", value=list(widths))
-        return torch.tensor(centres, dtype=torch.float32), torch.tensor(widths, dtype=torch.float32)
+        log_widths = [math.log(w) for w in widths]  # in double, then rounded once
+        return torch.tensor(centres, dtype=torch.float32), torch.tensor(log_widths, dtype=torch.float32)
 
     def _row_prior_logits(self, height: int, logits: torch.Tensor) -> torch.Tensor:
         """(1, M (+ 1), height, 1) prior logits; 0 for the background map."""

@@ -6,6 +6,7 @@ import torch
 
 from partreid.config.config import setup_cfg
 from partreid.modeling.meta_arch.build import build_model
+from partreid.modeling.part_heads.build import build_part_head
 from partreid.utils.testing import toy_training_batch
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -46,6 +47,7 @@ def test_mixer_outputs_follow_the_contract():
 def test_shipped_configs_load(name):
     cfg = setup_cfg(str(CONFIG_DIR / name), freeze=False)
     assert "partmix" in cfg.PROJECTS
+    build_part_head(cfg, in_channels=8)  # its keys agree with each other (e.g. one row-prior value per part)
     partmix_losses = {"PartMixContrastiveLoss", "PartMixAuxIDLoss"} & set(cfg.MODEL.LOSSES.NAMES)
     if cfg.MODEL.MIXER.NAME == "PartMix":
         assert len(partmix_losses) == 2
