@@ -23,6 +23,10 @@ mask, so that a cell on a part boundary counts for both parts; part 0 is the bac
 - overlap: the mean over pairs of maps of their soft IoU sum_i sum min(A_im, A_in) /
   sum_i sum max(A_im, A_in): 1 for identical maps, 0 for disjoint ones (and for a pair with no
   mass); 0 when there is a single map.
+- template: each map replaced by its mean over the test images, one fixed map for every image,
+  and scored the same way (template purity per map; template coverage and mean purity over the
+  maps that are alive). Maps that find the parts image by image beat their templates; maps
+  that are a fixed spatial layout (where the parts usually are) score the same as them.
 """
 import logging
 import time
@@ -73,8 +77,9 @@ def part_discovery_metrics(
     masks whose values index `part_names` (`part_names[0]` must be the background).
 
     Keys: maps_alive, coverage, mean_purity (over alive maps; 0 without any), uniform_purity,
-    overlap, uniform/share/<part>, and per map m = 1..M: map<m>/alive_images, map<m>/alive (1 or
-    0), map<m>/purity, map<m>/share/<part>."""
+    overlap, template_coverage, template_mean_purity, uniform/share/<part>, and per map m = 1..M:
+    map<m>/alive_images, map<m>/alive (1 or 0), map<m>/purity, map<m>/template_purity,
+    map<m>/share/<part>."""
     part_maps = torch.as_tensor(part_maps).detach().double().cpu()
     masks = torch.as_tensor(masks)
     part_names = list(part_names)
@@ -98,6 +103,11 @@ def part_discovery_metrics(
     matched = shares[:, 1:].argmax(axis=1) + 1
     purity = shares[:, 1:].max(axis=1)
     area = fractions.mean(dim=(0, 2, 3)).numpy()
+    template = part_maps.mean(dim=0)  # (M, h, w); its share of part p over the images is <template, mean F_p>
+    template_shares = (torch.einsum("mhw,phw->mp", template, fractions.mean(dim=0))
+                       / template.sum(dim=(1, 2)).clamp_min(1e-12)[:, None]).numpy()
+    template_matched = template_shares[:, 1:].argmax(axis=1) + 1
+    template_purity = template_shares[:, 1:].max(axis=1)
 
     overlaps = []
     for m in range(num_maps):
@@ -112,12 +122,15 @@ def part_discovery_metrics(
     metrics["mean_purity"] = float(purity[alive].mean()) if alive.any() else 0.0
     metrics["uniform_purity"] = float(area[1:].max())
     metrics["overlap"] = float(np.mean(overlaps)) if overlaps else 0.0
+    metrics["template_coverage"] = float(len(set(template_matched[alive & (template_purity > 0)].tolist())))
+    metrics["template_mean_purity"] = float(template_purity[alive].mean()) if alive.any() else 0.0
     for p, name in enumerate(part_names):
         metrics[f"uniform/share/{name}"] = float(area[p])
     for m in range(num_maps):
         metrics[f"map{m + 1}/alive_images"] = float(alive_images[m])
         metrics[f"map{m + 1}/alive"] = float(alive[m])
         metrics[f"map{m + 1}/purity"] = float(purity[m])
+        metrics[f"map{m + 1}/template_purity"] = float(template_purity[m])
         for p, name in enumerate(part_names):
             metrics[f"map{m + 1}/share/{name}"] = float(shares[m, p])
     return metrics
@@ -143,6 +156,11 @@ def matched_parts(metrics: Dict[str, float]) -> List[Tuple[str, float]]:
     return matches
 
 
+def _number(metrics: Dict[str, float], key: str, spec: str = ".2f") -> str:
+    """metrics[key] formatted, or "-" for a key that metrics from before it existed lack."""
+    return format(metrics[key], spec) if key in metrics else "-"
+
+
 def format_part_discovery_table(metrics: Dict[str, float]) -> str:
     """One row per map (and one for a uniform map, the baseline): alive, matched part, purity and
     its share of every part; then a line with the model-level numbers."""
@@ -152,17 +170,21 @@ def format_part_discovery_table(metrics: Dict[str, float]) -> str:
     rows = []
     for m, (part, purity) in enumerate(matched_parts(metrics), start=1):
         alive = "yes" if metrics[f"map{m}/alive"] else "no"
-        rows.append([f"map {m}", f"{alive} ({100 * metrics[f'map{m}/alive_images']:.0f}%)", part, f"{purity:.2f}"]
+        rows.append([f"map {m}", f"{alive} ({100 * metrics[f'map{m}/alive_images']:.0f}%)", part, f"{purity:.2f}",
+                     _number(metrics, f"map{m}/template_purity")]
                     + [f"{metrics[f'map{m}/share/{name}']:.2f}" for name in names])
     uniform = {name: metrics[f"uniform/share/{name}"] for name in names if name != BACKGROUND}
-    rows.append(["uniform map", "-", max(uniform, key=uniform.get), f"{metrics['uniform_purity']:.2f}"]
+    rows.append(["uniform map", "-", max(uniform, key=uniform.get), f"{metrics['uniform_purity']:.2f}", "-"]
                 + [f"{metrics[f'uniform/share/{name}']:.2f}" for name in names])
-    table = tabulate(rows, headers=["map", "alive (images)", "matched part", "purity"] + names, tablefmt="pipe",
-                     disable_numparse=True)
-    return (f"{table}\n(the part columns: each map's share of its activation mass on that part)\n"
+    table = tabulate(rows, headers=["map", "alive (images)", "matched part", "purity", "template purity"] + names,
+                     tablefmt="pipe", disable_numparse=True)
+    return (f"{table}\n(the part columns: each map's share of its activation mass on that part; template: the "
+            f"map's mean over the test images, the same for every image)\n"
             f"maps alive {metrics['maps_alive']:.0f}/{len(rows) - 1}, coverage {metrics['coverage']:.0f} "
             f"of {len(uniform)} body parts, mean purity of alive maps {metrics['mean_purity']:.2f} (uniform map: "
-            f"{metrics['uniform_purity']:.2f}), mean overlap between maps (soft IoU) {metrics['overlap']:.2f}")
+            f"{metrics['uniform_purity']:.2f}; the maps' fixed templates: coverage "
+            f"{_number(metrics, 'template_coverage', '.0f')}, mean purity {_number(metrics, 'template_mean_purity')}), mean "
+            f"overlap between maps (soft IoU) {metrics['overlap']:.2f}")
 
 
 def evaluate_part_discovery(cfg, model, dataset) -> "OrderedDict[str, Dict[str, float]]":

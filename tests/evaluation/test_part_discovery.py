@@ -157,3 +157,26 @@ def test_evaluation_skips_with_one_line_without_masks_or_part_maps(caplog):
     caplog.clear()
     cfg.TEST.PART_DISCOVERY.ENABLED = False
     assert evaluate_part_discovery(cfg, torch.nn.Identity(), _Dataset(NAMES)) == {} and not caplog.records
+
+
+def test_maps_that_follow_each_image_beat_their_fixed_template():
+    """Two images whose head sits in different rows: a map that tracks the head image by image is
+    pure, its mean over the images (the template) is not; a map fixed where the head usually is
+    scores exactly its template."""
+    masks = torch.zeros(2, 8, 4, dtype=torch.long)
+    masks[0, 0:2, 1:3] = 1  # head at the top
+    masks[1, 4:6, 1:3] = 1  # head lower down
+    masks[0, 2:8, 0:4] = 2  # upper body under it
+    masks[1, 6:8, 0:4] = 2
+    tracking = (masks == 1).float()[:, None]  # (2, 1, 8, 4)
+    fixed = tracking.mean(dim=0, keepdim=True).expand(2, -1, -1, -1)
+    metrics = part_discovery_metrics(torch.cat([tracking, fixed], dim=1), masks, NAMES)
+    assert metrics["map1/purity"] == pytest.approx(1.0)
+    assert metrics["map1/template_purity"] == pytest.approx(0.5)  # half of the mean map lies on the body
+    assert metrics["map2/purity"] == pytest.approx(metrics["map2/template_purity"]) == pytest.approx(0.5)
+    assert metrics["template_mean_purity"] == pytest.approx(0.5)
+    assert metrics["template_coverage"] == metrics["coverage"] == 1
+    table = format_part_discovery_table(metrics)
+    assert "template purity" in table and "the maps' fixed templates: coverage 1, mean purity 0.50" in table
+    old = {k: v for k, v in metrics.items() if "template" not in k}  # metrics from before the template
+    assert "the maps' fixed templates: coverage -, mean purity -" in format_part_discovery_table(old)
