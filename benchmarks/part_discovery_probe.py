@@ -3,7 +3,8 @@
 that have ground-truth part masks (SynthVI):
 
     # the best purity a map can reach at each feature resolution (the map = the part's own
-    # area fraction per cell), per body part
+    # area fraction per cell), per body part, and what its fixed template (its mean over the
+    # images) reaches: the room that adapting the maps to each image leaves
     python benchmarks/part_discovery_probe.py ceiling --config-file CFG [KEY VALUE ...]
     # do the backbone's features know which body part each cell holds? A linear probe, trained on
     # half of the images and scored on the other half (of a checkpoint, or of random weights)
@@ -46,12 +47,16 @@ def test_masks(dataset) -> torch.Tensor:
 
 def ceiling(cfg, dataset, sizes):
     masks, names = test_masks(dataset), list(dataset.part_names)
-    print(f"{len(masks)} test images; purity of a map equal to the part's area fraction per cell")
-    print("| map size | " + " | ".join(names[1:]) + " |\n|---|" + "---|" * (len(names) - 1))
+    print(f"{len(masks)} test images; purity of a map equal to the part's area fraction per cell, image by image,"
+          " and of its template (its mean over the images, the same map for every image)")
+    print("| map size | maps | " + " | ".join(names[1:]) + " |\n|---|---|" + "---|" * (len(names) - 1))
     for h, w in sizes:
         frac = part_fractions(masks, len(names), (h, w))
+        template = frac.mean(dim=0)
         shares = [(frac[:, p] ** 2).sum() / frac[:, p].sum() for p in range(1, len(names))]
-        print(f"| {h}x{w} | " + " | ".join(f"{s:.2f}" for s in shares) + " |")
+        template_shares = [(template[p] ** 2).sum() / template[p].sum() for p in range(1, len(names))]
+        print(f"| {h}x{w} | per image | " + " | ".join(f"{s:.2f}" for s in shares) + " |")
+        print(f"| {h}x{w} | template | " + " | ".join(f"{s:.2f}" for s in template_shares) + " |")
 
 
 def bands(dataset, sizes, counts):

@@ -22,9 +22,14 @@ def run(tmp_path, *args, **overrides):
 def test_ceiling_and_probe(tmp_path):
     proc = run(tmp_path, "ceiling", "--sizes", "4x2,8x4")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 4x2") or line.startswith("| 8x4")]
-    coarse, fine = ([float(v) for v in row.strip("|").split("|")[1:]] for row in rows)
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): [float(v) for v in line.strip("|").split("|")[2:]]
+            for line in proc.stdout.splitlines() if line.startswith("| 4x2") or line.startswith("| 8x4")}
+    coarse, fine = rows[("4x2", "per image")], rows[("8x4", "per image")]
     assert all(0 < c <= f <= 1 for c, f in zip(coarse, fine))  # finer maps can only be purer
+    # a fixed template cannot be purer than the maps it averages (Cauchy-Schwarz), and is less pure
+    # where the parts move between images
+    assert all(t <= f + 1e-9 for t, f in zip(rows[("8x4", "template")], fine))
+    assert any(t < f - 0.01 for t, f in zip(rows[("8x4", "template")], fine))
     proc = run(tmp_path, "probe", "--random-init")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "probe accuracy" in proc.stdout and "always the majority part" in proc.stdout
