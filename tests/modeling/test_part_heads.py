@@ -156,3 +156,18 @@ def test_default_row_prior_starts_bit_for_bit_as_before_its_shape_keys(num_parts
     # the formulas of the learned equal-band prior the earlier runs (BENCHMARKS.md, arm Z) used
     assert torch.equal(head.row_centres.detach(), (torch.arange(num_parts, dtype=torch.float32) + 0.5) / num_parts)
     assert torch.equal(head.row_log_widths.detach(), torch.full((num_parts,), math.log(0.5 / num_parts)))
+
+
+def test_loading_another_fixed_row_prior_is_announced(caplog):
+    def fixed(centres):
+        return PartDetector(in_channels=8, num_parts=2, activation="softmax", row_prior=True,
+                            row_prior_centres=centres, row_prior_learned=False)
+
+    configured, other = fixed([0.3, 0.7]), fixed([0.2, 0.9])
+    with caplog.at_level("WARNING"):
+        configured.load_state_dict(fixed([0.3, 0.7]).state_dict())  # the same prior: nothing to say
+        assert not caplog.records
+        configured.load_state_dict(other.state_dict())
+    assert torch.equal(configured.row_centres, other.row_centres)  # the checkpoint's prior wins
+    assert "fixed row prior (centres [0.2, 0.9], widths [0.25, 0.25]) replaces the configured one " \
+           "(MODEL.PART_HEAD.ROW_PRIOR_CENTRES [0.3, 0.7]" in caplog.text

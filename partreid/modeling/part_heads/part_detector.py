@@ -1,4 +1,5 @@
 """MPANet's learned part detector: soft part maps from a 1x1 convolution."""
+import logging
 import math
 from typing import Sequence
 
@@ -7,6 +8,8 @@ import torch.nn as nn
 
 from ...config.configurable import ArgumentError, config_arguments, configurable
 from .build import PART_HEAD_REGISTRY
+
+logger = logging.getLogger(__name__)
 
 
 @PART_HEAD_REGISTRY.register()
@@ -73,6 +76,7 @@ class PartDetector(nn.Module):
         self.detector = nn.Conv2d(in_channels, num_parts + background, kernel_size=1, bias=True)
         nn.init.constant_(self.detector.bias, 0.0)
         self.row_prior = row_prior
+        self.row_prior_learned = row_prior_learned
         if row_prior:
             centres, log_widths = self._row_prior_start(num_parts, row_prior_centres, row_prior_widths)
             if row_prior_learned:
@@ -113,6 +117,21 @@ class PartDetector(nn.Module):
             "part_descriptors": parts,
             "global_descriptor": features.mean(dim=(2, 3)),
         }
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Loading a checkpoint replaces a fixed row prior with the checkpoint's (same keys): say so
+        when that changes it, since the config no longer describes the model."""
+        if self.row_prior and not self.row_prior_learned:
+            loaded = [state_dict.get(prefix + name) for name in ("row_centres", "row_log_widths")]
+            current = [self.row_centres, self.row_log_widths]
+            if all(t is not None and t.shape == c.shape for t, c in zip(loaded, current)) and not all(
+                    torch.equal(t.to(c), c) for t, c in zip(loaded, current)):
+                logger.warning(
+                    "The checkpoint's fixed row prior (centres %s, widths %s) replaces the configured one "
+                    "(MODEL.PART_HEAD.ROW_PRIOR_CENTRES %s, MODEL.PART_HEAD.ROW_PRIOR_WIDTHS %s)",
+                    *[[round(v, 4) for v in values] for values in (
+                        loaded[0].tolist(), loaded[1].exp().tolist(), current[0].tolist(), current[1].exp().tolist())])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def _row_prior_start(num_parts: int, centres: Sequence[float], widths: Sequence[float]):
