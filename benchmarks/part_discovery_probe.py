@@ -59,13 +59,25 @@ def ceiling(cfg, dataset, sizes):
         print(f"| {h}x{w} | template | " + " | ".join(f"{s:.2f}" for s in template_shares) + " |")
 
 
+def person_share(masks, names, size_hw) -> torch.Tensor:
+    """(N, 1, h, w): the share of each cell that the ground-truth person covers."""
+    return 1.0 - part_fractions(masks, len(names), size_hw)[:, :1]
+
+
+def scored(maps, masks, names) -> str:
+    """'alive | coverage | mean purity | matched part (purity), ...' of maps, as table cells."""
+    metrics = part_discovery_metrics(maps, masks, names)
+    matched = ", ".join(f"{part} ({purity:.2f})" for part, purity in matched_parts(metrics))
+    return f"{metrics['maps_alive']:.0f} | {metrics['coverage']:.0f} | {metrics['mean_purity']:.2f} | {matched}"
+
+
 def bands(dataset, sizes, counts):
     masks, names = test_masks(dataset), list(dataset.part_names)
     print(f"{len(masks)} test images; M equal horizontal bands, as they are and times the person's share of each cell")
     print("| map size | M | maps | alive | coverage | mean purity | matched part (purity), top to bottom |")
     print("|---|---|---|---|---|---|---|")
     for h, w in sizes:
-        person = 1.0 - part_fractions(masks, len(names), (h, w))[:, :1]  # 1 - the background's share
+        person = person_share(masks, names, (h, w))
         for m in counts:
             if m > h:
                 raise SystemExit(f"--num-parts {m}: more bands than the {h} rows of a {h}x{w} map")
@@ -73,10 +85,7 @@ def bands(dataset, sizes, counts):
             for k in range(m):
                 stripes[:, k, k * h // m: (k + 1) * h // m] = 1.0
             for label, maps in (("bands", stripes), ("bands x person", stripes * person)):
-                metrics = part_discovery_metrics(maps, masks, names)
-                matched = ", ".join(f"{part} ({purity:.2f})" for part, purity in matched_parts(metrics))
-                print(f"| {h}x{w} | {m} | {label} | {metrics['maps_alive']:.0f} | {metrics['coverage']:.0f} "
-                      f"| {metrics['mean_purity']:.2f} | {matched} |")
+                print(f"| {h}x{w} | {m} | {label} | {scored(maps, masks, names)} |")
 
 
 def prior(cfg, dataset, sizes):
@@ -102,13 +111,10 @@ def prior(cfg, dataset, sizes):
             print(f"| {names[p]} | {centroid:.3f} | {spread:.3f} |")
         with torch.no_grad():
             maps = head(torch.zeros(1, 1, h, w))["part_maps"].expand(len(masks), -1, -1, -1)
-        person = 1.0 - frac[:, :1].float()
+        person = person_share(masks, names, (h, w))
         print("\n| maps | alive | coverage | mean purity | matched part (purity), top to bottom |\n|---|---|---|---|---|")
         for label, candidate in (("prior", maps), ("prior x person", maps * person)):
-            metrics = part_discovery_metrics(candidate, masks, names)
-            matched = ", ".join(f"{part} ({purity:.2f})" for part, purity in matched_parts(metrics))
-            print(f"| {label} | {metrics['maps_alive']:.0f} | {metrics['coverage']:.0f} | {metrics['mean_purity']:.2f} "
-                  f"| {matched} |")
+            print(f"| {label} | {scored(candidate, masks, names)} |")
 
 
 def probe(cfg, dataset, weights, random_init, seed=0):

@@ -98,16 +98,12 @@ def part_discovery_metrics(
 
     alive_images = (part_maps.mean(dim=(2, 3)) > alive_threshold).double().mean(dim=0).numpy()
     alive = alive_images >= alive_min_fraction
-    mass = part_maps.sum(dim=(0, 2, 3))
-    shares = (torch.einsum("nmhw,nphw->mp", part_maps, fractions) / mass.clamp_min(1e-12)[:, None]).numpy()
-    matched = shares[:, 1:].argmax(axis=1) + 1
-    purity = shares[:, 1:].max(axis=1)
+    shares = _shares(part_maps, fractions)
+    purity, coverage, mean_purity = _matches(shares, alive)
+    # the template's share of part p over the images is <template, mean F_p> / sum(template)
+    template_purity, template_coverage, template_mean_purity = _matches(
+        _shares(part_maps.mean(dim=0, keepdim=True), fractions.mean(dim=0, keepdim=True)), alive)
     area = fractions.mean(dim=(0, 2, 3)).numpy()
-    template = part_maps.mean(dim=0)  # (M, h, w); its share of part p over the images is <template, mean F_p>
-    template_shares = (torch.einsum("mhw,phw->mp", template, fractions.mean(dim=0))
-                       / template.sum(dim=(1, 2)).clamp_min(1e-12)[:, None]).numpy()
-    template_matched = template_shares[:, 1:].argmax(axis=1) + 1
-    template_purity = template_shares[:, 1:].max(axis=1)
 
     overlaps = []
     for m in range(num_maps):
@@ -118,12 +114,12 @@ def part_discovery_metrics(
 
     metrics: "OrderedDict[str, float]" = OrderedDict()
     metrics["maps_alive"] = float(alive.sum())
-    metrics["coverage"] = float(len(set(matched[alive & (purity > 0)].tolist())))
-    metrics["mean_purity"] = float(purity[alive].mean()) if alive.any() else 0.0
+    metrics["coverage"] = coverage
+    metrics["mean_purity"] = mean_purity
     metrics["uniform_purity"] = float(area[1:].max())
     metrics["overlap"] = float(np.mean(overlaps)) if overlaps else 0.0
-    metrics["template_coverage"] = float(len(set(template_matched[alive & (template_purity > 0)].tolist())))
-    metrics["template_mean_purity"] = float(template_purity[alive].mean()) if alive.any() else 0.0
+    metrics["template_coverage"] = template_coverage
+    metrics["template_mean_purity"] = template_mean_purity
     for p, name in enumerate(part_names):
         metrics[f"uniform/share/{name}"] = float(area[p])
     for m in range(num_maps):
@@ -134,6 +130,21 @@ def part_discovery_metrics(
         for p, name in enumerate(part_names):
             metrics[f"map{m + 1}/share/{name}"] = float(shares[m, p])
     return metrics
+
+
+def _shares(part_maps: torch.Tensor, fractions: torch.Tensor) -> np.ndarray:
+    """(M, P): each map's share of its activation mass, pooled over the images, on each part."""
+    mass = part_maps.sum(dim=(0, 2, 3))
+    return (torch.einsum("nmhw,nphw->mp", part_maps, fractions) / mass.clamp_min(1e-12)[:, None]).numpy()
+
+
+def _matches(shares: np.ndarray, alive: np.ndarray) -> Tuple[np.ndarray, float, float]:
+    """Each map's purity (its largest body-part share), and over the alive maps the coverage
+    (distinct matched parts) and the mean purity (0 without any alive map)."""
+    matched = shares[:, 1:].argmax(axis=1) + 1
+    purity = shares[:, 1:].max(axis=1)
+    coverage = float(len(set(matched[alive & (purity > 0)].tolist())))
+    return purity, coverage, float(purity[alive].mean()) if alive.any() else 0.0
 
 
 def _part_names_of(metrics: Dict[str, float]) -> List[str]:
