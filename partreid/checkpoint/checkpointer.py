@@ -75,3 +75,17 @@ class ReidCheckpointer(Checkpointer):
             # a bare state dict (e.g. exported weights)
             checkpoint = {"model": checkpoint}
         return checkpoint
+
+    def load(self, path: str, checkpointables=None):
+        """fvcore's load; a checkpointed optimizer (or other state) that no longer fits the run,
+        because the config changed which parameters are trained, gets an error that says so."""
+        try:
+            return super().load(path, checkpointables=checkpointables)
+        except ValueError as e:
+            raise ValueError(
+                f"Checkpoint {path} does not fit this run ({e}). Its optimizer state was saved for other trained "
+                "parameters: since it was written, the config changed which parameters are trained or how they "
+                "are grouped (e.g. MODEL.PART_HEAD.ROW_PRIOR_LEARNED, SOLVER.WEIGHT_DECAY_NORM, "
+                "SOLVER.BIAS_LR_FACTOR). Resume with the run's own config.yaml, or start a new OUTPUT_DIR with "
+                f"MODEL.WEIGHTS {path} to load its weights alone."
+            ) from e

@@ -160,6 +160,13 @@ _C.MODEL.LOSSES.CONC.WEIGHT = 1.0
 # head rather than head and shoulders. Not in MPANet.
 _C.MODEL.LOSSES.HOMOG = CN()
 _C.MODEL.LOSSES.HOMOG.WEIGHT = 1.0
+# L_equiv (PartEquivarianceLoss, add it to NAMES; needs MODEL.EQUIVARIANCE.SHIFT > 0): the mean
+# L1 distance, per map cell, between the part maps of an image shifted sideways and the shifted
+# part maps of the image, over the columns both show. A map that follows the image content pays
+# nothing; a map pinned to image positions (learned from the padding) pays for every shift. Not in
+# MPANet.
+_C.MODEL.LOSSES.EQUIV = CN()
+_C.MODEL.LOSSES.EQUIV.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET = CN()
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3
@@ -176,6 +183,14 @@ _C.MODEL.MIXER.PROB = 1.0
 _C.MODEL.MIXER.ALPHA = 1.0
 # ResNet stages (0 = input stem output .. 4) among which Manifold MixUp draws its layer.
 _C.MODEL.MIXER.MANIFOLD_STAGES = [1, 2, 3]
+
+# Shifted copies of training images for PartEquivarianceLoss (PartBaseline): SHIFT > 0 also
+# describes the batch's first NUM_IMAGES images moved sideways by SHIFT pixels (a multiple of the
+# feature map's stride; left and right in turn) in the same forward, which costs NUM_IMAGES more
+# images per iteration. 0: off (MPANet).
+_C.MODEL.EQUIVARIANCE = CN()
+_C.MODEL.EQUIVARIANCE.SHIFT = 0
+_C.MODEL.EQUIVARIANCE.NUM_IMAGES = 8
 
 # -----------------------------------------------------------------------------
 # Input pipeline

@@ -277,10 +277,12 @@ def format_report(summary: dict) -> str:
              "training set (unaugmented, eval mode) and on the logged augmented training batches (clean "
              "batches only: an image- or feature-mixed batch logs none):", "",
              tabulate(rows, headers=["arm"] + list(FIT_COLUMNS.values()), tablefmt="github"), ""]
-    rows = [[arm] + [_fmt_ci(a["paired"].get(n)) for n in names] for arm, a in arms.items() if arm != ref]
+    varying = [n for n in names if not _same_in_every_run(arms, n)]
+    rows = [[arm] + [_fmt_ci(a["paired"].get(n)) for n in varying] for arm, a in arms.items() if arm != ref]
     if rows:
-        text += [f"Paired difference to `{ref}` (mean over seeds [{level} t-interval]):", "",
-                 tabulate(rows, headers=["arm"] + [f"Δ {n}" for n in names], tablefmt="github"), ""]
+        text += [f"Paired difference to `{ref}` (mean over seeds [{level} t-interval]; metrics equal in every "
+                 "run, such as a uniform map's purity on the test set, left out):", "",
+                 tabulate(rows, headers=["arm"] + [f"Δ {n}" for n in varying], tablefmt="github"), ""]
     diag_arms = [arm for arm, a in arms.items() if a["diagnostics"]]
     if diag_arms:
         keys = list(dict.fromkeys(k for arm in diag_arms for k in arms[arm]["diagnostics"]))
@@ -302,6 +304,13 @@ def format_report(summary: dict) -> str:
         text.append(f"Pairing check: all {pairing['compared']} logged losses before the mixers start equal "
                     "the reference arm's (same weights, batches and losses).")
     return "\n".join(text) + "\n"
+
+
+def _same_in_every_run(arms: dict, name: str) -> bool:
+    """Whether metric `name` has one value in every run of every arm: a property of the test data
+    (a uniform map's purity), whose paired differences are all 0."""
+    values = {v for a in arms.values() if name in a["metrics"] for v in a["metrics"][name]["values"].values()}
+    return len(values) == 1
 
 
 def write_report(output_dir: str, summary: dict, runs: Dict[str, Dict[int, dict]], header: str) -> str:

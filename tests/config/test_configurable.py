@@ -29,12 +29,14 @@ from partreid.modeling.losses import (
     ModalityLearningLoss,
     ModalitySpecificIDLoss,
     PartConcentrationLoss,
+    PartEquivarianceLoss,
     PartHomogeneityLoss,
     PartIdentityLoss,
     PartSeparationLoss,
     TripletLoss,
 )
 from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
+from partreid.modeling.meta_arch.shifted_views import ShiftedViews
 from partreid.modeling.mixers import MIXER_REGISTRY, CutMix, ManifoldMixUp, MixUp, NoMix
 from partreid.modeling.part_heads import PART_HEAD_REGISTRY, PartDetector, Stripes
 from partreid.utils.testing import tiny_model_cfg, toy_training_batch
@@ -49,6 +51,9 @@ REGISTRIES = [BACKBONE_REGISTRY, PART_HEAD_REGISTRY, META_ARCH_REGISTRY, LOSS_RE
 CORE_LOSSES = ["IdentityLoss", "ModalitySpecificIDLoss", "ModalityLearningLoss", "CenterClusterLoss",
                "PartSeparationLoss", "PartIdentityLoss", "PartConcentrationLoss",
                "PartHomogeneityLoss", "TripletLoss"]
+# losses that read the model's shifted views (MODEL.EQUIVARIANCE), which make_config's 32x16 images
+# on 1x1 maps cannot have: compared on views made here
+VIEW_LOSSES = ["PartEquivarianceLoss"]
 SEED = 7
 SYNTHVI = dict(num_train_ids=3, num_test_ids=2, images_per_camera=1, image_size=[32, 16], seed=0)
 
@@ -66,6 +71,7 @@ LOSSES = {
     "PartIdentityLoss": (PartIdentityLoss, dict(weight=0.4)),
     "PartConcentrationLoss": (PartConcentrationLoss, dict(weight=0.35)),
     "PartHomogeneityLoss": (PartHomogeneityLoss, dict(weight=0.45)),
+    "PartEquivarianceLoss": (PartEquivarianceLoss, dict(weight=0.55)),
     "TripletLoss": (TripletLoss, dict(weight=0.6, margin=0.2)),
     "PartMixContrastiveLoss": (PartMixContrastiveLoss, dict(weight=0.3, temperature=0.2, cont_feature="pre_bn")),
     "PartMixAuxIDLoss": (PartMixAuxIDLoss, dict(weight=0.25)),
@@ -79,7 +85,7 @@ MIXERS = {
                               mining="similarity", anchor_chunk=3, cont_feature="pre_bn", seed=SEED)),
 }
 BASELINE = dict(num_classes=4, pixel_mean=[100.0, 110.0, 120.0], pixel_std=[50.0, 55.0, 60.0], mean_momentum=0.5,
-                channels_last=False, mixer_start_epoch=1, mixer_prob=0.9)
+                channels_last=False, mixer_start_epoch=1, mixer_prob=0.9, equivariance_images=3)
 DIAGNOSTICS = dict(diagnostics_period=3, diagnostics_module="backbone.layer3")
 EVALUATION = dict(flip_features=True, flip_fusion="sum_normalized", num_trials=2, rank_batch=5, rerank=True,
                   rerank_k1=3, rerank_k2=2, rerank_lambda=0.5)
@@ -115,6 +121,8 @@ def make_config(root=""):
     losses.PART_ID.WEIGHT = 0.4
     losses.CONC.WEIGHT = 0.35
     losses.HOMOG.WEIGHT = 0.45
+    losses.EQUIV.WEIGHT = 0.55
+    cfg.MODEL.EQUIVARIANCE.NUM_IMAGES = 3
     losses.TRIPLET.WEIGHT, losses.TRIPLET.MARGIN = 0.6, 0.2
     losses.NAMES = CORE_LOSSES
     m = cfg.MODEL.MIXER
@@ -245,6 +253,9 @@ def test_part_heads(cls, kwargs):
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_losses(name, partmix_model):
     _, outputs, batch = partmix_model
+    if name in VIEW_LOSSES:
+        maps = torch.rand(2, 3, 4, 3, generator=torch.Generator().manual_seed(0))
+        outputs = dict(outputs, equivariance_views=ShiftedViews(maps, maps.flip(-1), torch.tensor([1, -1])))
     cls, kwargs = LOSSES[name]
     from_cfg, from_arguments = cls(make_config()), cls(**kwargs)
     assert_same_attributes(from_cfg, from_arguments)

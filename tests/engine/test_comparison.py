@@ -13,6 +13,7 @@ import pytest
 from partreid.engine import comparison
 from partreid.engine.comparison import (
     final_evaluation,
+    format_report,
     paired_differences,
     pairing_check,
     metrics_by_iteration,
@@ -58,6 +59,17 @@ def test_summary_pairs_seeds_and_checks_the_pairing():
 
     runs["mix"][1]["losses"] = {0: 2.5000001}
     assert len(pairing_check(runs, "base")["mismatches"]) == 1
+
+
+def test_the_difference_table_leaves_out_metrics_equal_in_every_run():
+    runs = {arm: {seed: _run(10.0 + seed + 3 * (arm == "mix"), {0: 1.0}) for seed in (0, 1)} for arm in ("base", "mix")}
+    for by_seed in runs.values():
+        for run in by_seed.values():
+            run["metrics"]["part_discovery/uniform_purity"] = 0.13
+    report = format_report(summarise(runs, "base"))
+    means, differences = report.split("Paired difference")[0], report.split("Paired difference")[1]
+    assert "part_discovery/uniform_purity" in means and "uniform_purity" not in differences.split("\n\n")[1]
+    assert "Δ Rank-1" in differences and "+3.00" in differences
 
 
 def test_reading_a_resumed_run_keeps_the_last_values(tmp_path):

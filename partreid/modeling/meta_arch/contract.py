@@ -11,6 +11,7 @@ from typing import List, Optional, TypedDict
 import torch
 
 from ..mixers.base import MixedTargets
+from .shifted_views import ShiftedViews
 
 __all__ = ["TrainingBatch", "PartOutputs", "TrainingOutputs", "BATCH_KEYS", "OUTPUT_KEYS"]
 
@@ -54,6 +55,7 @@ class TrainingOutputs(PartOutputs, total=False):
     targets: torch.Tensor  # (N,) batch["targets"] on the model's device
     modalities: torch.Tensor  # (N,) batch["modalities"] on the model's device
     mixed_targets: Optional[MixedTargets]  # soft labels of an image/feature-mixed batch, else None
+    equivariance_views: Optional[ShiftedViews]  # part maps of E images and of their shifted copies, else None
 
 
 def _keys(cls) -> List[str]:

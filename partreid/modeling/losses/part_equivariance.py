@@ -1,0 +1,57 @@
+"""L_equiv: part maps should move with the image content, not stay at fixed image positions."""
+import torch
+import torch.nn as nn
+
+from ...config.configurable import config_arguments, configurable
+from .build import LOSS_REGISTRY
+
+
+@LOSS_REGISTRY.register()
+class PartEquivarianceLoss(nn.Module):
+    """For images described as given and shifted sideways by whole map cells (the model's
+    `equivariance_views`, MODEL.EQUIVARIANCE.SHIFT), the mean over the cells both views show of
+    the L1 distance between the two cells' vectors of M part-map values (the equivariance
+    constraint of SCOPS, Hung et al. 2019, for translations).
+
+    Why: on SynthVI the part maps became fixed templates, the same blob at the same place in every
+    image, read from the absolute position that zero padding leaks into the features
+    (BENCHMARKS.md). A template does not move when the content does, so it pays for every shift;
+    a map that follows the person pays nothing. Maps constant along the rows would pay nothing
+    either: PartConcentrationLoss keeps each map compact. Not in MPANet."""
+
+    @configurable
+    def __init__(self, *, weight: float = 1.0):
+        """
+        Args:
+            weight: the term's weight.
+        """
+        super().__init__()
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.EQUIV.WEIGHT"})
+
+    def forward(self, outputs: dict, batch: dict) -> dict:
+        views = outputs.get("equivariance_views")
+        if views is None:
+            raise ValueError(
+                "PartEquivarianceLoss (MODEL.LOSSES.NAMES) needs shifted views of the images: set "
+                "MODEL.EQUIVARIANCE.SHIFT to a multiple of the feature map's stride (PartBaseline)"
+            )
+        distances = [(reference.float() - shifted.float()).abs().sum(dim=0).mean()
+                     for reference, shifted in overlapping_columns(views)]
+        return {"loss_equiv": self.weight * torch.stack(distances).mean()}
+
+
+def overlapping_columns(views):
+    """Per view, its (reference, shifted) maps, (M, h, w - |cells|) each, restricted to the columns
+    both describe: column j of the shifted copy shows column j - cells of the reference."""
+    width = views.reference.shape[-1]
+    pairs = []
+    for reference, shifted, cells in zip(views.reference, views.shifted, views.cells.tolist()):
+        if cells >= 0:
+            pairs.append((reference[..., : width - cells], shifted[..., cells:]))
+        else:
+            pairs.append((reference[..., -cells:], shifted[..., : width + cells]))
+    return pairs
