@@ -160,11 +160,11 @@ _C.MODEL.LOSSES.CONC.WEIGHT = 1.0
 # head rather than head and shoulders. Not in MPANet.
 _C.MODEL.LOSSES.HOMOG = CN()
 _C.MODEL.LOSSES.HOMOG.WEIGHT = 1.0
-# L_equiv (PartEquivarianceLoss, add it to NAMES; needs MODEL.EQUIVARIANCE.SHIFT > 0): the mean
-# L1 distance, per map cell, between the part maps of an image shifted sideways and the shifted
-# part maps of the image, over the columns both show. A map that follows the image content pays
-# nothing; a map pinned to image positions (learned from the padding) pays for every shift. Not in
-# MPANet.
+# L_equiv (PartEquivarianceLoss, add it to NAMES; needs MODEL.EQUIVARIANCE.SHIFT > 0): for an image
+# and its copy shifted sideways, the L1 distance (0 to 2) between each part map's distribution
+# over the columns both show and the shifted map's, averaged over maps and images. A map that
+# follows the image content pays nothing; a map pinned to image positions (learned from the
+# padding) pays for every shift. Not in MPANet.
 _C.MODEL.LOSSES.EQUIV = CN()
 _C.MODEL.LOSSES.EQUIV.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET = CN()

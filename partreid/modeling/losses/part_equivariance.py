@@ -13,15 +13,18 @@ logger = logging.getLogger(__name__)
 @LOSS_REGISTRY.register()
 class PartEquivarianceLoss(nn.Module):
     """For images described as given and shifted sideways by whole map cells (the model's
-    `equivariance_views`, MODEL.EQUIVARIANCE.SHIFT), the mean over the cells both views show of
-    the L1 distance between the two cells' vectors of M part-map values (the equivariance
-    constraint of SCOPS, Hung et al. 2019, for translations).
+    `equivariance_views`, MODEL.EQUIVARIANCE.SHIFT): each map, over the columns both views show,
+    is read as a distribution over those cells (divided by its mass there), and the term is the
+    L1 distance between the two distributions (0 to 2), averaged over the maps and the images:
+    SCOPS' equivariance constraint (Hung et al. 2019) for translations, made scale-free.
 
     Why: on SynthVI the part maps became fixed templates, the same blob at the same place in every
     image, read from the absolute position that zero padding leaks into the features
     (BENCHMARKS.md). A template does not move when the content does, so it pays for every shift;
-    a map that follows the person pays nothing. Maps constant along the rows would pay nothing
-    either: PartConcentrationLoss keeps each map compact. Not in MPANet."""
+    a map that follows the person pays nothing. Scale-free, because on the raw maps fading out
+    pays nothing either (weighted 10, three of four maps faded within 200 iterations). Maps
+    constant along the rows would pay nothing too: PartConcentrationLoss keeps each map compact.
+    Not in MPANet."""
 
     @configurable
     def __init__(self, *, weight: float = 1.0):
@@ -45,9 +48,15 @@ class PartEquivarianceLoss(nn.Module):
                                "shifted views (set MODEL.EQUIVARIANCE.SHIFT to a multiple of the feature map's stride)")
                 self.warned = True
             return {}
-        distances = [(reference.float() - shifted.float()).abs().sum(dim=0).mean()
+        distances = [(_as_distribution(reference) - _as_distribution(shifted)).abs().sum(dim=(1, 2)).mean()
                      for reference, shifted in overlapping_columns(views)]
         return {"loss_equiv": self.weight * torch.stack(distances).mean()}
+
+
+def _as_distribution(maps: torch.Tensor) -> torch.Tensor:
+    """(M, h, w) maps, each divided by its mass."""
+    maps = maps.float()
+    return maps / maps.sum(dim=(1, 2), keepdim=True).clamp_min(1e-6)
 
 
 def overlapping_columns(views):
