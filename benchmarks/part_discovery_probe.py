@@ -17,6 +17,10 @@ that have ground-truth part masks (SynthVI):
     # prior (MODEL.PART_HEAD.ROW_PRIOR_*) scores on its own: the part head's maps before the
     # features tell it anything (detector weights zero), as they are and cut to the person
     python benchmarks/part_discovery_probe.py prior --config-file CFG --sizes 16x8
+    # do a checkpoint's maps follow the person when the image moves? Its maps on the test images
+    # shifted sideways (left and right in turn) against the shifted ground truth, beside maps
+    # pinned to where they were, and PartEquivarianceLoss's distance on the test images
+    python benchmarks/part_discovery_probe.py shift --config-file CFG --weights RUN/model_final.pth --shift 16
 """
 import argparse
 
@@ -34,7 +38,9 @@ from partreid.evaluation.part_discovery import (
     part_discovery_metrics,
     part_fractions,
 )
+from partreid.modeling.losses import PartEquivarianceLoss
 from partreid.modeling.meta_arch.build import build_model
+from partreid.modeling.meta_arch.shifted_views import ShiftedViews, alternating_shifts, shift_images
 from partreid.modeling.part_heads.build import build_part_head
 from partreid.checkpoint import ReidCheckpointer
 
@@ -117,13 +123,48 @@ def prior(cfg, dataset, sizes):
             print(f"| {label} | {scored(candidate, masks, names)} |")
 
 
-def probe(cfg, dataset, weights, random_init, seed=0):
-    masks, names = test_masks(dataset), list(dataset.part_names)
+def load_model(cfg, weights, random_init=False, seed=0):
     cfg.MODEL.NUM_CLASSES = 2 if random_init else num_classes_in_checkpoint(weights)
     torch.manual_seed(seed)
     model = build_model(cfg).eval()
     if not random_init:
         ReidCheckpointer(model).load(weights, checkpointables=[])
+    return model
+
+
+def shift(cfg, dataset, weights, pixels):
+    masks, names = test_masks(dataset), list(dataset.part_names)
+    model = load_model(cfg, weights)
+    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
+    shifts = alternating_shifts(len(masks), pixels)
+    with torch.no_grad():
+        normalised = torch.cat([model.preprocess(b["images"])
+                                for b in DataLoader(images, batch_size=64, collate_fn=collate_batch)])
+        maps = torch.cat([model.describe(chunk)["part_maps"] for chunk in normalised.split(64)])
+        shifted_maps = torch.cat([model.describe(chunk)["part_maps"]
+                                  for chunk in shift_images(normalised, shifts).split(64)])
+    width, map_width, mask_width = normalised.shape[-1], maps.shape[-1], masks.shape[-1]
+    if width % map_width or pixels % (width // map_width) or (pixels * mask_width) % width:
+        raise SystemExit(f"--shift {pixels}: expected a multiple of the feature stride ({width // map_width} pixels)"
+                         f" that moves the {mask_width}-pixel-wide masks by whole pixels")
+    shifted_masks = shift_images(masks[:, None].float(), shifts * mask_width // width)[:, 0].long()  # 0: background
+    cells = shifts // (width // map_width)
+    distance = PartEquivarianceLoss(weight=1.0)
+    follow = distance({"equivariance_views": ShiftedViews(maps, shifted_maps, cells)}, {})["loss_equiv"]
+    pinned = distance({"equivariance_views": ShiftedViews(maps, maps, cells)}, {})["loss_equiv"]
+    print(f"{weights}: {len(masks)} test images, shifted {pixels} pixels sideways (left and right in turn)")
+    print("| images | maps | alive | coverage | mean purity | matched part (purity), top to bottom |")
+    print("|---|---|---|---|---|---|")
+    print(f"| as given | the model's | {scored(maps, masks, names)} |")
+    print(f"| shifted | the model's | {scored(shifted_maps, shifted_masks, names)} |")
+    print(f"| shifted | pinned (the unshifted images' maps) | {scored(maps, shifted_masks, names)} |")
+    print(f"equivariance distance (PartEquivarianceLoss, weight 1): the model's {follow:.3f}; maps pinned to the "
+          f"image {pinned:.3f}; maps that follow the content 0")
+
+
+def probe(cfg, dataset, weights, random_init, seed=0):
+    masks, names = test_masks(dataset), list(dataset.part_names)
+    model = load_model(cfg, weights, random_init, seed)
     images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
     with torch.no_grad():
         feats = torch.cat([model.backbone(model.preprocess(b["images"]))
@@ -156,10 +197,11 @@ def probe(cfg, dataset, weights, random_init, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior"])
+    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior", "shift"])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--weights", default="", help="probe: a checkpoint (its config's model)")
     parser.add_argument("--random-init", action="store_true", help="probe: random weights instead")
+    parser.add_argument("--shift", type=int, default=16, help="shift: pixels, a multiple of the feature stride")
     parser.add_argument("--sizes", default="8x4,16x8", help="ceiling, bands, prior: feature map sizes HxW")
     parser.add_argument("--num-parts", default="4,6", help="bands: numbers of bands M")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
@@ -173,6 +215,10 @@ def main():
         prior(cfg, dataset, sizes)
     elif args.mode == "bands":
         bands(dataset, sizes, [int(m) for m in args.num_parts.split(",")])
+    elif args.mode == "shift":
+        if not args.weights:
+            parser.error("shift needs --weights")
+        shift(cfg, dataset, args.weights, args.shift)
     elif bool(args.weights) == args.random_init:
         parser.error("probe needs exactly one of --weights and --random-init")
     else:

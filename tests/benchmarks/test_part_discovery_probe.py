@@ -67,3 +67,30 @@ def test_prior(tmp_path):
         assert len(matched.split("),")) == 2
     proc = run(tmp_path, "prior", "--sizes", "8x4")
     assert proc.returncode == 1 and "has no row prior" in proc.stderr
+
+
+@pytest.mark.slow
+def test_shift(tmp_path):
+    from partreid.checkpoint import ReidCheckpointer
+    from partreid.config import setup_cfg
+    from partreid.modeling import build_model
+
+    cfg = setup_cfg(CONFIG, tiny_synthvi_opts(str(tmp_path / "data"), str(tmp_path / "out")), freeze=False)
+    cfg.MODEL.NUM_CLASSES = 3
+    ReidCheckpointer(build_model(cfg), str(tmp_path)).save("random")
+    weights = str(tmp_path / "random.pth")
+
+    def table(proc):
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = [row.strip("|").split("|") for row in proc.stdout.splitlines() if row.startswith(("| as given", "| shifted"))]
+        distances = proc.stdout.split("the model's ")[-1]
+        return rows, float(distances.split(";")[0]), float(distances.split("image ")[1].split(";")[0])
+
+    rows, follow, pinned = table(run(tmp_path, "shift", "--weights", weights, "--shift", "0"))
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [
+        ("as given", "the model's"), ("shifted", "the model's"), ("shifted", "pinned (the unshifted images' maps)")]
+    assert rows[0][2:] == rows[1][2:] == rows[2][2:] and follow == pinned == 0  # no shift: the same maps
+    rows, follow, pinned = table(run(tmp_path, "shift", "--weights", weights, "--shift", "16"))
+    assert pinned > 0 and follow >= 0 and rows[0][2:] != rows[2][2:]  # pinned maps miss the moved person
+    proc = run(tmp_path, "shift", "--weights", weights, "--shift", "3")
+    assert proc.returncode == 1 and "--shift 3: expected a multiple of the feature stride" in proc.stderr
