@@ -81,6 +81,11 @@ _C.MODEL.BACKBONE.ALLOW_DOWNLOAD = False
 _C.MODEL.BACKBONE.MODALITY_ALLEVIATION = []
 # "BN" or "SyncBN" (multi-GPU).
 _C.MODEL.BACKBONE.NORM = "BN"
+# How the padded convolutions (and the stem's max pooling) extend the image past its border:
+# "zeros" (torchvision, MPANet), "reflect", "replicate" or "circular". Zero padding lets the
+# features encode absolute position; "circular" makes the backbone equivariant to cyclic shifts
+# by multiples of its stride, so a part map cannot sit at a fixed place in every image.
+_C.MODEL.BACKBONE.PADDING_MODE = "zeros"
 
 _C.MODEL.PART_HEAD = CN()
 # Registered PART_HEAD name: "PartDetector" (learned part maps) or "Stripes" (PCB).

@@ -59,7 +59,8 @@ SYNTHVI = dict(num_train_ids=3, num_test_ids=2, images_per_camera=1, image_size=
 
 # What the test config below sets, as keyword arguments: values away from the defaults wherever
 # there is a choice, so that a from_config that forgets a key cannot pass.
-RESNET = dict(depth=18, last_stride=2, modality_alleviation=[3], pretrain_path="", allow_random_init=True)
+RESNET = dict(depth=18, last_stride=2, modality_alleviation=[3], pretrain_path="", allow_random_init=True,
+              padding_mode="replicate")
 PART_DETECTOR = dict(num_parts=3, pooling="mass", activation="softmax", row_prior=True,
                      row_prior_centres=[0.2, 0.5, 0.8], row_prior_widths=[0.1, 0.2, 0.1], row_prior_learned=False)
 LOSSES = {
@@ -105,7 +106,7 @@ def make_config(root=""):
     partmix.add_partmix_config(cfg)
     cfg.SEED = SEED
     b = cfg.MODEL.BACKBONE
-    b.LAST_STRIDE, b.MODALITY_ALLEVIATION = 2, [3]
+    b.LAST_STRIDE, b.MODALITY_ALLEVIATION, b.PADDING_MODE = 2, [3], "replicate"
     h = cfg.MODEL.PART_HEAD
     h.NUM_PARTS, h.POOLING, h.ACTIVATION = 3, "mass", "softmax"
     h.ROW_PRIOR, h.ROW_PRIOR_CENTRES, h.ROW_PRIOR_WIDTHS, h.ROW_PRIOR_LEARNED = True, [0.2, 0.5, 0.8], [0.1, 0.2, 0.1], False

@@ -214,3 +214,28 @@ def test_three_stages_give_finer_maps_and_load_imagenet_weights_without_layer4(t
         ResNet(depth=18, num_stages=2)
     with pytest.raises(ValueError, match=r"modality_alleviation=\[4\]: expected stages among 1..3"):
         ResNet(depth=18, num_stages=3, modality_alleviation=[4])
+
+
+def test_circular_padding_makes_the_backbone_equivariant_to_cyclic_shifts(tmp_path, caplog):
+    """Zero padding tells the features where the border is; circular padding (convolutions and
+    the stem's max pooling) leaves nothing that could: a cyclic shift by the stride moves the
+    features by one cell, exactly. The padding mode changes no weight, so ImageNet weights load."""
+    x = torch.randn(2, 3, 64, 32)
+    errors = {}
+    for mode in ("zeros", "circular"):
+        torch.manual_seed(0)
+        backbone = ResNet(depth=18, num_stages=3, padding_mode=mode).eval()  # stride 8
+        with torch.no_grad():
+            moved = backbone(torch.roll(x, 8, dims=-1)) - torch.roll(backbone(x), 1, dims=-1)
+        errors[mode] = moved.abs().max().item()
+        padded = [m for m in backbone.modules() if isinstance(m, nn.Conv2d) and m.padding != (0, 0)]
+        assert padded and all(m.padding_mode == mode for m in padded)
+    assert errors["circular"] < 1e-5 < 0.1 < errors["zeros"]
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        ResNet(depth=18, pretrain_path=str(path), padding_mode="reflect")
+    assert "backbone tensors from" in caplog.text and "missing" not in caplog.text
+    with pytest.raises(ValueError, match="padding_mode='same': expected one of"):
+        ResNet(depth=18, padding_mode="same")

@@ -58,6 +58,7 @@ class ResNet(nn.Module):
 
     DEPTHS = tuple(sorted(_CONSTRUCTORS))
     NORMS = ("BN", "SyncBN")
+    PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
     @configurable
     def __init__(
@@ -71,6 +72,7 @@ class ResNet(nn.Module):
         allow_download: bool = False,
         allow_random_init: bool = True,
         num_stages: int = 4,
+        padding_mode: str = "zeros",
     ):
         """
         Args:
@@ -88,6 +90,12 @@ class ResNet(nn.Module):
             num_stages: 4 (the whole ResNet) or 3 (stop after layer3: half the channels, and with
                 last_stride 1 feature maps of stride 8, twice as many rows and columns as the full
                 network's for less computation; finer part maps on small inputs).
+            padding_mode: how every padded convolution, and the stem's max pooling, extend the
+                image past its border: "zeros" (torchvision), or "reflect", "replicate",
+                "circular" (torch's modes). Zero padding tells the network where the border is,
+                so features can encode absolute position (a part map can then sit at a fixed
+                place in every image); "circular" makes the backbone equivariant to cyclic
+                shifts by multiples of its stride, so it cannot.
         """
         super().__init__()
         if depth not in _CONSTRUCTORS:
@@ -96,6 +104,9 @@ class ResNet(nn.Module):
             raise ArgumentError("{last_stride}={value!r}: expected 1 or 2", value=last_stride)
         if num_stages not in (3, 4):
             raise ArgumentError("{num_stages}={value!r}: expected 3 or 4", value=num_stages)
+        if padding_mode not in self.PADDING_MODES:
+            raise ArgumentError("{padding_mode}={value!r}: expected one of {choices}", value=padding_mode,
+                                choices=self.PADDING_MODES)
         if norm not in self.NORMS:
             raise ArgumentError("{norm}={value!r}: expected 'BN' or 'SyncBN'", value=norm)
         alleviated = sorted(set(modality_alleviation))
@@ -112,6 +123,8 @@ class ResNet(nn.Module):
             setattr(self, f"layer{stage}", getattr(net, f"layer{stage}"))
         if last_stride == 1:
             _remove_stride(getattr(self, f"layer{num_stages}")[0])
+        if padding_mode != "zeros":
+            _set_padding_mode(self, padding_mode)
 
         stage_channels = {i: _block_out_channels(getattr(self, f"layer{i}")[-1]) for i in self.stages}
         self.modality_alleviation = nn.ModuleDict(
@@ -131,6 +144,7 @@ class ResNet(nn.Module):
             "allow_download": "MODEL.BACKBONE.ALLOW_DOWNLOAD",
             "allow_random_init": "MODEL.BACKBONE.ALLOW_RANDOM_INIT",
             "num_stages": "MODEL.BACKBONE.NUM_STAGES",
+            "padding_mode": "MODEL.BACKBONE.PADDING_MODE",
         }
         arguments = config_arguments(cfg, keys)
         if cfg.MODEL.WEIGHTS:
@@ -216,6 +230,26 @@ def _top_modules(keys) -> list:
 def _block_out_channels(block: nn.Module) -> int:
     last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
     return last_bn.num_features
+
+
+class _PaddedMaxPool(nn.Module):
+    """Max pooling over an input padded with `mode` (torch's max pooling pads with -inf only)."""
+
+    def __init__(self, pool: nn.MaxPool2d, mode: str):
+        super().__init__()
+        self.padding, self.mode = pool.padding, mode
+        self.pool = nn.MaxPool2d(pool.kernel_size, pool.stride, padding=0, ceil_mode=pool.ceil_mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(F.pad(x, [self.padding] * 4, mode=self.mode))
+
+
+def _set_padding_mode(net: nn.Module, mode: str) -> None:
+    """Every padded convolution pads with `mode`, and so does the stem's max pooling."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d) and any(p > 0 for p in module.padding):
+            module.padding_mode = mode
+    net.maxpool = _PaddedMaxPool(net.maxpool, mode)
 
 
 def _remove_stride(block: nn.Module) -> None:
