@@ -21,6 +21,9 @@ that have ground-truth part masks (SynthVI):
     # shifted sideways (left and right in turn) against the shifted ground truth, beside maps
     # pinned to where they were, and PartEquivarianceLoss's distance on the test images
     python benchmarks/part_discovery_probe.py shift --config-file CFG --weights RUN/model_final.pth --shift 16
+    # could the features, or do the maps, tell the person from the background? How well two
+    # per-cell scores rank background cells above person cells (AUC; 0.5 = not at all)
+    python benchmarks/part_discovery_probe.py figure --config-file CFG --weights RUN/model_final.pth
 """
 import argparse
 
@@ -162,6 +165,41 @@ def shift(cfg, dataset, weights, pixels):
           f"image {pinned:.3f}; maps that follow the content 0")
 
 
+def background_auc(score: torch.Tensor, background: torch.Tensor) -> float:
+    """P(score of a background cell > score of a person cell), from the ranks (Mann-Whitney U)."""
+    score, background = score.flatten().double(), background.flatten()
+    ranks = torch.empty_like(score)
+    ranks[score.argsort()] = torch.arange(1, len(score) + 1, dtype=torch.float64)
+    n_bg, n_person = int(background.sum()), int((~background).sum())
+    if not n_bg or not n_person:
+        raise SystemExit("figure: the test images need both background and person cells")
+    return float((ranks[background].sum() - n_bg * (n_bg + 1) / 2) / (n_bg * n_person))
+
+
+def figure(cfg, dataset, weights, random_init):
+    masks, names = test_masks(dataset), list(dataset.part_names)
+    model = load_model(cfg, weights, random_init)
+    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
+    with torch.no_grad():
+        features, maps = [], []
+        for batch in DataLoader(images, batch_size=64, collate_fn=collate_batch):
+            feats = model.backbone(model.preprocess(batch["images"]))
+            features.append(feats)
+            maps.append(model.part_head(feats)["part_maps"])
+        features = torch.cat(features)
+        maps = None if maps[0] is None else torch.cat(maps)  # heads without maps (Stripes) give None
+    background = person_share(masks, names, features.shape[2:])[:, 0] < 0.5  # (N, h, w) cells mostly background
+    print(f"{'random weights' if random_init else weights}: {len(masks)} test images, {features.shape[2]}x"
+          f"{features.shape[3]} cells, {background.float().mean().item():.2f} of them mostly background")
+    print("| per-cell score | AUC: background cells above person cells |\n|---|---|")
+    print(f"| feature norm (L2 over the channels) | {background_auc(features.norm(dim=1), background):.3f} |")
+    if maps is not None:
+        print(f"| the maps' background share (1 - sum of the part maps) | "
+              f"{background_auc(1 - maps.sum(dim=1), background):.3f} |")
+    print("(0.5: the score does not tell them apart; 1: every background cell above every person cell; "
+          "0: the reverse)")
+
+
 def probe(cfg, dataset, weights, random_init, seed=0):
     masks, names = test_masks(dataset), list(dataset.part_names)
     model = load_model(cfg, weights, random_init, seed)
@@ -197,10 +235,10 @@ def probe(cfg, dataset, weights, random_init, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior", "shift"])
+    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior", "shift", "figure"])
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--weights", default="", help="probe: a checkpoint (its config's model)")
-    parser.add_argument("--random-init", action="store_true", help="probe: random weights instead")
+    parser.add_argument("--weights", default="", help="probe, shift, figure: a checkpoint (its config's model)")
+    parser.add_argument("--random-init", action="store_true", help="probe, figure: random weights instead")
     parser.add_argument("--shift", type=int, default=16, help="shift: pixels, a multiple of the feature stride")
     parser.add_argument("--sizes", default="8x4,16x8", help="ceiling, bands, prior: feature map sizes HxW")
     parser.add_argument("--num-parts", default="4,6", help="bands: numbers of bands M")
@@ -220,7 +258,9 @@ def main():
             parser.error("shift needs --weights")
         shift(cfg, dataset, args.weights, args.shift)
     elif bool(args.weights) == args.random_init:
-        parser.error("probe needs exactly one of --weights and --random-init")
+        parser.error(f"{args.mode} needs exactly one of --weights and --random-init")
+    elif args.mode == "figure":
+        figure(cfg, dataset, args.weights, args.random_init)
     else:
         probe(cfg, dataset, args.weights, args.random_init)
 

@@ -94,3 +94,27 @@ def test_shift(tmp_path):
     assert pinned > 0 and follow >= 0 and rows[0][2:] != rows[2][2:]  # pinned maps miss the moved person
     proc = run(tmp_path, "shift", "--weights", weights, "--shift", "3")
     assert proc.returncode == 1 and "--shift 3: expected a multiple of the feature stride" in proc.stderr
+
+
+def test_background_auc_on_known_rankings():
+    import torch
+
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from part_discovery_probe import background_auc
+
+    background = torch.tensor([True, True, False, False])
+    assert background_auc(torch.tensor([3.0, 4.0, 1.0, 2.0]), background) == 1.0
+    assert background_auc(torch.tensor([1.0, 2.0, 3.0, 4.0]), background) == 0.0
+    assert background_auc(torch.tensor([1.0, 4.0, 2.0, 3.0]), background) == 0.5
+
+
+@pytest.mark.slow
+def test_figure(tmp_path):
+    proc = run(tmp_path, "figure", "--random-init")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {row.strip("|").split("|")[0].strip(): float(row.strip("|").split("|")[1])
+            for row in proc.stdout.splitlines() if row.startswith("| feature norm") or row.startswith("| the maps")}
+    assert list(rows) == ["feature norm (L2 over the channels)", "the maps' background share (1 - sum of the part maps)"]
+    assert all(0.0 <= v <= 1.0 for v in rows.values())
+    proc = run(tmp_path, "figure")
+    assert proc.returncode == 2 and "figure needs exactly one of --weights and --random-init" in proc.stderr
