@@ -236,7 +236,8 @@ class PartBaseline(nn.Module):
         pixel_shifts = alternating_shifts(count, self.equivariance_shift)
         originals = images[:count]
         extra = [shift_images(originals, pixel_shifts)]
-        if hidden_hook is not None:
+        redescribed = hidden_hook is not None
+        if redescribed:
             extra.insert(0, originals)
             hidden_hook = _first_rows_only(hidden_hook, n)
         outputs = self.describe(torch.cat([images, *extra]), hidden_hook)
@@ -252,7 +253,7 @@ class PartBaseline(nn.Module):
                 f"the feature map's stride ({images.shape[-1]} image columns over {maps.shape[-1]} map columns), "
                 "narrower than the image"
             )
-        reference = maps[n : n + count] if len(extra) == 2 else maps[:count]
+        reference = maps[n : n + count] if redescribed else maps[:count]
         views = ShiftedViews(reference, maps[-count:], (pixel_shifts // stride).to(maps.device))
         outputs = {key: value[:n] if torch.is_tensor(value) else value for key, value in outputs.items()}
         return outputs, views
