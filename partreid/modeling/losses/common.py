@@ -1,6 +1,30 @@
-"""Helpers shared by the loss entries: label handling under mixing, and stable distances."""
+"""Helpers shared by the loss entries: the one-weight loss base, label handling under mixing, and
+stable distances."""
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+
+from ...config.configurable import config_arguments, configurable
+
+
+class WeightedLoss(nn.Module):
+    """A loss whose one setting is its weight, read from the config key WEIGHT_KEY: subclasses
+    name the key and write forward()."""
+
+    WEIGHT_KEY = ""
+
+    @configurable
+    def __init__(self, *, weight: float = 1.0):
+        """
+        Args:
+            weight: the term's weight.
+        """
+        super().__init__()
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        return config_arguments(cfg, {"weight": cls.WEIGHT_KEY})
 
 
 def hard_targets(outputs: dict) -> torch.Tensor:

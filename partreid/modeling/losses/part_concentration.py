@@ -1,13 +1,12 @@
 """L_conc: each part map should be compact, one blob rather than scattered cells."""
 import torch
-import torch.nn as nn
 
-from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
+from .common import WeightedLoss
 
 
 @LOSS_REGISTRY.register()
-class PartConcentrationLoss(nn.Module):
+class PartConcentrationLoss(WeightedLoss):
     """Mean over images and part maps of the spatial variance of the map, read as a
     distribution over positions: sum_p a_p ((y_p - cy)^2 + (x_p - cx)^2) / sum_p a_p, with y and
     x in [0, 1] (SCOPS' concentration loss, Hung et al. 2019). A body part is one connected
@@ -18,18 +17,7 @@ class PartConcentrationLoss(nn.Module):
     person (or the background) serves as well as a map on one part. Not in MPANet; the SynthVI
     configs use it (README, part discovery)."""
 
-    @configurable
-    def __init__(self, *, weight: float = 1.0):
-        """
-        Args:
-            weight: the term's weight.
-        """
-        super().__init__()
-        self.weight = weight
-
-    @classmethod
-    def from_config(cls, cfg):
-        return config_arguments(cfg, {"weight": "MODEL.LOSSES.CONC.WEIGHT"})
+    WEIGHT_KEY = "MODEL.LOSSES.CONC.WEIGHT"
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         maps = outputs.get("part_maps")

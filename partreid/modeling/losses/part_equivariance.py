@@ -2,16 +2,15 @@
 import logging
 
 import torch
-import torch.nn as nn
 
-from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
+from .common import WeightedLoss
 
 logger = logging.getLogger(__name__)
 
 
 @LOSS_REGISTRY.register()
-class PartEquivarianceLoss(nn.Module):
+class PartEquivarianceLoss(WeightedLoss):
     """For images described as given and shifted sideways by whole map cells (the model's
     `equivariance_views`, MODEL.EQUIVARIANCE.SHIFT): each map, over the columns both views show,
     is read as a distribution over those cells (divided by its mass there), and the term is the
@@ -26,19 +25,8 @@ class PartEquivarianceLoss(nn.Module):
     constant along the rows would pay nothing too: PartConcentrationLoss keeps each map compact.
     Not in MPANet."""
 
-    @configurable
-    def __init__(self, *, weight: float = 1.0):
-        """
-        Args:
-            weight: the term's weight.
-        """
-        super().__init__()
-        self.weight = weight
-        self.warned = False
-
-    @classmethod
-    def from_config(cls, cfg):
-        return config_arguments(cfg, {"weight": "MODEL.LOSSES.EQUIV.WEIGHT"})
+    WEIGHT_KEY = "MODEL.LOSSES.EQUIV.WEIGHT"
+    warned = False  # becomes True on the instance once it has warned of missing views
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         views = outputs.get("equivariance_views")

@@ -3,12 +3,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
+from .common import WeightedLoss
 
 
 @LOSS_REGISTRY.register()
-class PartHomogeneityLoss(nn.Module):
+class PartHomogeneityLoss(WeightedLoss):
     """The share of an image's colour variance, over the cells of the part maps' grid, that the
     maps leave unexplained: sum_k sum_p a_k(p) |x(p) - mu_k|^2 / sum_p |x(p) - mean(x)|^2, with x
     the image average-pooled to the maps' h x w grid (detached), a_k the M part maps plus the
@@ -26,18 +26,7 @@ class PartHomogeneityLoss(nn.Module):
     cell with a background map (MODEL.PART_HEAD.ACTIVATION softmax); overlapping sigmoid maps are
     read as their shares of the cell. Not in MPANet."""
 
-    @configurable
-    def __init__(self, *, weight: float = 1.0):
-        """
-        Args:
-            weight: the term's weight.
-        """
-        super().__init__()
-        self.weight = weight
-
-    @classmethod
-    def from_config(cls, cfg):
-        return config_arguments(cfg, {"weight": "MODEL.LOSSES.HOMOG.WEIGHT"})
+    WEIGHT_KEY = "MODEL.LOSSES.HOMOG.WEIGHT"
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         maps = outputs.get("part_maps")

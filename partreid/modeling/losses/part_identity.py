@@ -1,14 +1,12 @@
 """L_part_id: each part descriptor must name the identity on its own (deep supervision per part)."""
 import torch
-import torch.nn as nn
 
-from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
-from .common import mixed_cross_entropy
+from .common import WeightedLoss, mixed_cross_entropy
 
 
 @LOSS_REGISTRY.register()
-class PartIdentityLoss(nn.Module):
+class PartIdentityLoss(WeightedLoss):
     """Mean over the M part slots of the identity cross-entropy of that slot's own logits,
     outputs["part_logits"] (N, M, K): part m's contribution to the shared classifier C, W_m p_m
     on the BN-necked descriptor. No new parameters: it asks the slices of C that PartMix's
@@ -21,18 +19,7 @@ class PartIdentityLoss(nn.Module):
     spreads the M maps over different identity-bearing regions. Off (not in
     MODEL.LOSSES.NAMES) in the paper configs, which keep MPANet's objective."""
 
-    @configurable
-    def __init__(self, *, weight: float = 1.0):
-        """
-        Args:
-            weight: the term's weight.
-        """
-        super().__init__()
-        self.weight = weight
-
-    @classmethod
-    def from_config(cls, cfg):
-        return config_arguments(cfg, {"weight": "MODEL.LOSSES.PART_ID.WEIGHT"})
+    WEIGHT_KEY = "MODEL.LOSSES.PART_ID.WEIGHT"
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         part_logits = outputs.get("part_logits")
