@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Three measurements behind BENCHMARKS.md's part-discovery section, on a config's test images
-that have ground-truth part masks (SynthVI):
+"""The measurements behind BENCHMARKS.md's part-discovery sections, on images that have
+ground-truth part masks (SynthVI): the config's test images, or its training images for `pulls`:
 
     # the best purity a map can reach at each feature resolution (the map = the part's own
     # area fraction per cell), per body part, and what its fixed template (its mean over the
@@ -24,8 +24,13 @@ that have ground-truth part masks (SynthVI):
     # could the features, or do the maps, tell the person from the background? How well two
     # per-cell scores rank background cells above person cells (AUC; 0.5 = not at all)
     python benchmarks/part_discovery_probe.py figure --config-file CFG --weights RUN/model_final.pth
+    # which training loss terms pull each map toward the person, and which toward the background?
+    # Per term, the descent direction on the map over the cells it covers, on training images
+    python benchmarks/part_discovery_probe.py pulls --config-file CFG --weights RUN/model_final.pth
 """
 import argparse
+import collections
+import random
 
 import torch
 import torch.nn.functional as F
@@ -126,8 +131,8 @@ def prior(cfg, dataset, sizes):
             print(f"| {label} | {scored(candidate, masks, names)} |")
 
 
-def load_model(cfg, weights, random_init=False, seed=0):
-    cfg.MODEL.NUM_CLASSES = 2 if random_init else num_classes_in_checkpoint(weights)
+def load_model(cfg, weights, random_init=False, seed=0, num_classes=2):
+    cfg.MODEL.NUM_CLASSES = num_classes if random_init else num_classes_in_checkpoint(weights)
     torch.manual_seed(seed)
     model = build_model(cfg).eval()
     if not random_init:
@@ -200,6 +205,72 @@ def figure(cfg, dataset, weights, random_init):
           "0: the reverse)")
 
 
+def map_pulls(maps: torch.Tensor, terms: dict, person: torch.Tensor, covered: float = 0.1) -> dict:
+    """{term: (M,) pull}: for each loss term and map m, the mean of -dterm/dA_m (the direction
+    gradient descent moves the map) over the person cells the map covers (A_m > `covered`) minus
+    its mean over the background cells it covers. > 0: the term pulls the map onto the person;
+    NaN where the map covers no cell of one kind. `maps` (N, M, h, w) must be in the terms' graph;
+    `person` is a (N, h, w) bool."""
+    covers = maps.detach() > covered
+    pulls = {}
+    for name, value in terms.items():
+        gradient, = torch.autograd.grad(value, maps, retain_graph=True, allow_unused=True)
+        descent = torch.zeros_like(maps) if gradient is None else -gradient.detach()
+        pull = torch.full((maps.shape[1],), float("nan"), dtype=torch.float64)
+        for m in range(maps.shape[1]):
+            on_person, on_background = covers[:, m] & person, covers[:, m] & ~person
+            if on_person.any() and on_background.any():
+                pull[m] = (descent[:, m][on_person].mean() - descent[:, m][on_background].mean()).double()
+        pulls[name] = pull
+    return pulls
+
+
+def training_batches(dataset, count, identities, per_modality, seed=0):
+    """`count` batches of training items: `identities` ids x `per_modality` visible + as many
+    infrared images each (the cross-modality sampler's composition), unaugmented so that the
+    ground-truth masks stay aligned with the images."""
+    by_id = collections.defaultdict(lambda: ([], []))
+    for item in dataset.train:
+        by_id[item.pid][item.modality].append(item)
+    eligible = sorted(pid for pid, (vis, ir) in by_id.items() if min(len(vis), len(ir)) >= per_modality)
+    if len(eligible) < identities:
+        raise SystemExit(f"pulls: {len(eligible)} training ids have {per_modality} images of each modality; "
+                         f"a batch needs {identities}")
+    rng = random.Random(seed)
+    for _ in range(count):
+        yield [item for pid in rng.sample(eligible, identities) for images in by_id[pid]
+               for item in rng.sample(images, per_modality)]
+
+
+def pulls(cfg, dataset, weights, random_init, num_batches):
+    names = list(dataset.part_names)
+    if not names:
+        raise SystemExit(f"{type(dataset).__name__} has no ground-truth part masks (use a SynthVI config)")
+    model = load_model(cfg, weights, random_init, num_classes=dataset.num_train_pids).train()
+    per_modality = max(cfg.DATALOADER.NUM_INSTANCES // 2, 1)
+    total = collections.defaultdict(lambda: torch.zeros(model.num_parts, dtype=torch.float64))
+    for items in training_batches(dataset, num_batches, cfg.DATALOADER.NUM_IDENTITIES, per_modality):
+        images = ReidImageDataset(items, cfg.INPUT.SIZE_TRAIN, decoder=cfg.INPUT.DECODER)
+        batch = collate_batch([images[i] for i in range(len(items))])
+        batch["epoch"] = 0  # before any mixer starts: the baseline's terms
+        masks = torch.stack([torch.from_numpy(dataset.part_mask(item)).long() for item in items])
+        outputs = model.training_outputs(model.preprocess(batch["images"]), batch)
+        if outputs["part_maps"] is None:
+            raise SystemExit(f"pulls: {type(model.part_head).__name__} has no part maps")
+        person = person_share(masks, names, outputs["part_maps"].shape[2:])[:, 0] >= 0.5
+        terms = model.losses_from(outputs, batch)
+        terms["total"] = sum(terms.values())
+        for name, pull in map_pulls(outputs["part_maps"], terms, person).items():
+            total[name] += pull / num_batches
+    print(f"{'random weights' if random_init else weights}: {num_batches} training batches of "
+          f"{cfg.DATALOADER.NUM_IDENTITIES} ids x {per_modality} visible + {per_modality} infrared images, unaugmented")
+    print("Pull of each loss term on each map, x 1e-4: the descent direction on the map, mean over the person "
+          "cells it covers minus mean over the background cells it covers (> 0: onto the person)")
+    print("| term | " + " | ".join(f"map {m + 1}" for m in range(model.num_parts)) + " |\n|---|" + "---|" * model.num_parts)
+    for name, pull in total.items():
+        print(f"| {name} | " + " | ".join(f"{1e4 * v:+.2f}" for v in pull.tolist()) + " |")
+
+
 def probe(cfg, dataset, weights, random_init, seed=0):
     masks, names = test_masks(dataset), list(dataset.part_names)
     model = load_model(cfg, weights, random_init, seed)
@@ -235,17 +306,18 @@ def probe(cfg, dataset, weights, random_init, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior", "shift", "figure"])
+    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior", "shift", "figure", "pulls"])
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--weights", default="", help="probe, shift, figure: a checkpoint (its config's model)")
-    parser.add_argument("--random-init", action="store_true", help="probe, figure: random weights instead")
+    parser.add_argument("--weights", default="", help="probe, shift, figure, pulls: a checkpoint (its config's model)")
+    parser.add_argument("--random-init", action="store_true", help="probe, figure, pulls: random weights instead")
+    parser.add_argument("--batches", type=int, default=6, help="pulls: training batches to average over")
     parser.add_argument("--shift", type=int, default=16, help="shift: pixels, a multiple of the feature stride")
     parser.add_argument("--sizes", default="8x4,16x8", help="ceiling, bands, prior: feature map sizes HxW")
     parser.add_argument("--num-parts", default="4,6", help="bands: numbers of bands M")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
     args = parser.parse_intermixed_args()
     cfg = setup_cfg(args.config_file, args.opts, freeze=False)
-    dataset = build_dataset(cfg, cfg.DATASETS.TEST)
+    dataset = build_dataset(cfg, cfg.DATASETS.TRAIN if args.mode == "pulls" else cfg.DATASETS.TEST)
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
     if args.mode == "ceiling":
         ceiling(cfg, dataset, sizes)
@@ -261,6 +333,8 @@ def main():
         parser.error(f"{args.mode} needs exactly one of --weights and --random-init")
     elif args.mode == "figure":
         figure(cfg, dataset, args.weights, args.random_init)
+    elif args.mode == "pulls":
+        pulls(cfg, dataset, args.weights, args.random_init, args.batches)
     else:
         probe(cfg, dataset, args.weights, args.random_init)
 

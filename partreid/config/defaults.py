@@ -127,6 +127,14 @@ _C.MODEL.LOSSES.NAMES = [
     "CenterClusterLoss",
     "PartSeparationLoss",
 ]
+# Losses (names from NAMES) that see the part maps as constants: their gradient still trains the
+# backbone, the classifiers and the BN-neck, but does not move the maps (neither the part head's
+# detector nor the features the maps are computed from). Their outputs have the same values; only
+# where the gradient flows changes. Needs a part head with a pool(maps, features) method
+# (PartDetector). Empty (MPANet): every loss moves the maps. On SynthVI the centre-cluster and
+# modality-learning terms pull the maps off the person onto the background
+# (benchmarks/part_discovery_probe.py pulls), which is why the SynthVI configs list them here.
+_C.MODEL.LOSSES.DETACH_MAPS = []
 _C.MODEL.LOSSES.ID = CN()
 _C.MODEL.LOSSES.ID.WEIGHT = 1.0
 # Label smoothing epsilon of the identity cross-entropy (0 = plain CE).

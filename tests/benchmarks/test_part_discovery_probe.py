@@ -118,3 +118,32 @@ def test_figure(tmp_path):
     assert all(0.0 <= v <= 1.0 for v in rows.values())
     proc = run(tmp_path, "figure")
     assert proc.returncode == 2 and "figure needs exactly one of --weights and --random-init" in proc.stderr
+
+
+def test_map_pulls_signs():
+    import torch
+
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from part_discovery_probe import map_pulls
+
+    person = torch.zeros(2, 4, 2, dtype=torch.bool)
+    person[:, 1:3] = True
+    maps = torch.full((2, 2, 4, 2), 0.5, requires_grad=True)
+    with torch.no_grad():
+        maps[:, 1, 0] = 0.0  # map 2 covers only the person rows and the last (background) row
+        maps[:, 1, 3] = 0.0  # ... and not even that: no background cell left
+    unrelated = torch.ones((), requires_grad=True)
+    pulls = map_pulls(maps, {"onto": -(maps * person).sum(), "off": 3 * (maps * person).sum(),
+                             "blind": unrelated * 2}, person)
+    assert pulls["onto"][0] == 1.0 and pulls["off"][0] == -3.0 and pulls["blind"][0] == 0.0
+    assert all(torch.isnan(pull[1]) for pull in pulls.values())  # map 2 covers no background cell
+
+
+@pytest.mark.slow
+def test_pulls(tmp_path):
+    proc = run(tmp_path, "pulls", "--random-init", "--batches", "1", "DATALOADER.NUM_IDENTITIES", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {row.strip("|").split("|")[0].strip(): row.strip("|").split("|")[1:]
+            for row in proc.stdout.splitlines() if row.startswith("| loss_") or row.startswith("| total")}
+    assert {"loss_id", "loss_cc", "total"} <= set(rows) and all(len(v) == 2 for v in rows.values())  # 2 maps
+    assert "1 training batches of 2 ids" in proc.stdout

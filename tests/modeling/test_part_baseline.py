@@ -133,3 +133,46 @@ def test_training_batch_needs_epoch(tiny_cfg, tiny_batch):
     del tiny_batch["epoch"]
     with pytest.raises(KeyError, match="epoch"):
         model(tiny_batch)
+
+
+def test_detached_map_losses_keep_their_values_but_do_not_move_the_maps(tiny_cfg, tiny_batch):
+    tiny_cfg.MODEL.LOSSES.NAMES = ["IdentityLoss", "CenterClusterLoss", "ModalityLearningLoss", "PartSeparationLoss"]
+    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR = True  # learned: the prior's centres are parameters too
+    attached = build_model(tiny_cfg).train()
+    tiny_cfg.MODEL.LOSSES.DETACH_MAPS = ["CenterClusterLoss", "ModalityLearningLoss"]
+    detached = build_model(tiny_cfg).train()
+    detached.load_state_dict(attached.state_dict())
+
+    def terms_and_maps(model):
+        outputs = model.training_outputs(model.preprocess(tiny_batch["images"]), tiny_batch)
+        return model.losses_from(outputs, tiny_batch), outputs["part_maps"]
+
+    (terms_a, maps_a), (terms_d, maps_d) = terms_and_maps(attached), terms_and_maps(detached)
+    assert set(terms_a) == set(terms_d) == {"loss_id", "loss_cc", "loss_ml", "loss_sep"}
+    for name in terms_a:  # the same values: only the gradient's path changes
+        torch.testing.assert_close(terms_d[name], terms_a[name], rtol=1e-6, atol=1e-7)
+    for name in ("loss_cc", "loss_ml"):
+        grad_a, = torch.autograd.grad(terms_a[name], maps_a, retain_graph=True)
+        grad_d, = torch.autograd.grad(terms_d[name], maps_d, retain_graph=True, allow_unused=True)
+        assert grad_a.abs().sum() > 0 and grad_d is None
+    detached.zero_grad()
+    (terms_d["loss_cc"] + terms_d["loss_ml"]).backward(retain_graph=True)
+    head = detached.part_head
+    assert all(p.grad is None or not p.grad.any() for p in (head.detector.weight, head.row_centres))
+    assert detached.backbone.layer1[0].conv1.weight.grad.abs().sum() > 0  # the features still learn from them
+    assert detached.classifier_visible.weight.grad.abs().sum() > 0
+    detached.zero_grad()
+    (terms_d["loss_id"] + terms_d["loss_sep"]).backward()  # the other losses still move the maps
+    assert head.detector.weight.grad.abs().sum() > 0 and head.row_centres.grad.abs().sum() > 0
+
+
+def test_detach_maps_names_losses_of_the_model_and_needs_a_pooling_head(tiny_cfg):
+    tiny_cfg.MODEL.LOSSES.NAMES = ["IdentityLoss", "CenterClusterLoss"]
+    tiny_cfg.MODEL.LOSSES.DETACH_MAPS = ["TripletLoss"]
+    with pytest.raises(ValueError, match=r"MODEL.LOSSES.DETACH_MAPS=\['TripletLoss'\]: \['TripletLoss'\] not in "
+                                         r"MODEL.LOSSES.NAMES"):
+        build_model(tiny_cfg)
+    tiny_cfg.MODEL.LOSSES.DETACH_MAPS = ["CenterClusterLoss"]
+    tiny_cfg.MODEL.PART_HEAD.NAME = "Stripes"
+    with pytest.raises(ValueError, match="MODEL.LOSSES.DETACH_MAPS.*Stripes has no pool"):
+        build_model(tiny_cfg)

@@ -44,6 +44,7 @@ class TrainingOutputs(PartOutputs, total=False):
     prefixed with their name (PartMix: partmix_positives, partmix_negatives, ...)."""
 
     images: torch.Tensor  # (N, 3, H, W) the normalised images the model described (after an image mixer)
+    features: torch.Tensor  # (N, C, h, w) the backbone's feature map the part head read
     descriptors: torch.Tensor  # (N, D) d = [p_1..p_M, g] before the BN-neck (metric losses)
     bn_descriptors: torch.Tensor  # (N, D) d after the BN-neck (classifiers, retrieval)
     logits: torch.Tensor  # (N, K) shared identity classifier C

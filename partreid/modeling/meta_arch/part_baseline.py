@@ -38,6 +38,7 @@ class PartBaseline(nn.Module):
         num_parts: Optional[int] = None,
         mixer: Optional[Mixer] = None,
         losses: Optional[Sequence[Callable[[dict, dict], dict]]] = None,
+        detach_maps_for: Sequence[Callable[[dict, dict], dict]] = (),
         pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
         pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
         mean_momentum: float = 0.8,
@@ -57,6 +58,10 @@ class PartBaseline(nn.Module):
             mixer: the training-time mixer; None mixes nothing (NoMix).
             losses: `loss(outputs, batch) -> {term: weighted value}` callables, summed by the
                 trainer; None: no loss (an inference-only model).
+            detach_maps_for: those of `losses` that see the part maps as constants: they read
+                descriptors and logits of the same values, pooled with the maps detached, so their
+                gradient trains the features and classifiers but does not move the maps. Needs a
+                part head with maps and a `pool(maps, features)` method (PartDetector).
             pixel_mean, pixel_std: per-channel (RGB) statistics of the 0..255 input images.
             mean_momentum: momentum of the EMA mean modality classifiers, in [0, 1].
             channels_last: run the backbone in channels_last memory format.
@@ -84,6 +89,13 @@ class PartBaseline(nn.Module):
             raise ArgumentError(
                 "{equivariance_shift}={shift!r} / {equivariance_images}={images!r}: expected a shift of 0 "
                 "(off) or more pixels, and at least 1 image", shift=equivariance_shift, images=equivariance_images,
+            )
+        if any(all(loss is not other for other in losses or ()) for loss in detach_maps_for):
+            raise ArgumentError("{detach_maps_for}: every loss listed must also be one of {losses}")
+        if detach_maps_for and not callable(getattr(part_head, "pool", None)):
+            raise ArgumentError(
+                "{detach_maps_for} is not empty, but the part head {head} has no pool(maps, features) method to "
+                "pool with detached maps (PartDetector has one)", head=type(part_head).__name__,
             )
         if num_parts is None:
             if not hasattr(part_head, "num_parts"):
@@ -114,6 +126,7 @@ class PartBaseline(nn.Module):
 
         self.mixer = mixer if mixer is not None else NoMix()
         self.losses = list(losses or [])
+        self.detach_maps_for = [any(loss is other for other in detach_maps_for) for loss in self.losses]
         # Losses that are modules (with or without parameters) follow the model's device and state.
         self.loss_modules = nn.ModuleList(loss for loss in self.losses if isinstance(loss, nn.Module))
 
@@ -143,15 +156,24 @@ class PartBaseline(nn.Module):
             "equivariance_shift": "MODEL.EQUIVARIANCE.SHIFT",
             "equivariance_images": "MODEL.EQUIVARIANCE.NUM_IMAGES",
         }
+        names, detached = list(cfg.MODEL.LOSSES.NAMES), list(cfg.MODEL.LOSSES.DETACH_MAPS)
+        unknown = [name for name in detached if name not in names]
+        if unknown:
+            raise ValueError(f"MODEL.LOSSES.DETACH_MAPS={detached}: {unknown} not in MODEL.LOSSES.NAMES={names} "
+                             "(list losses the model uses)")
         backbone = build_backbone(cfg)
-        return config_arguments(
+        losses = build_losses(cfg)
+        arguments = config_arguments(
             cfg,
             keys,
             backbone=backbone,
             part_head=build_part_head(cfg, backbone.out_channels),
             mixer=build_mixer(cfg),
-            losses=build_losses(cfg),
+            losses=losses,
+            detach_maps_for=[loss for name, loss in zip(names, losses) if name in detached],
         )
+        arguments.config_keys.update(losses="MODEL.LOSSES.NAMES", detach_maps_for="MODEL.LOSSES.DETACH_MAPS")
+        return arguments
 
     @property
     def device(self) -> torch.device:
@@ -172,6 +194,7 @@ class PartBaseline(nn.Module):
         features = self.backbone(images, hidden_hook=hidden_hook)
         head = self.part_head(features)
         b = features.shape[0]
+        head["features"] = features
         head["descriptors"] = torch.cat([head["part_descriptors"].reshape(b, -1), head["global_descriptor"]], dim=1)
         return head
 
@@ -269,12 +292,38 @@ class PartBaseline(nn.Module):
 
     def losses_from(self, outputs: dict, batch: dict) -> dict:
         terms = {}
-        for loss in self.losses:
-            for name, value in loss(outputs, batch).items():
+        detached = self._with_detached_maps(outputs) if any(self.detach_maps_for) else None
+        for loss, sees_detached in zip(self.losses, self.detach_maps_for):
+            for name, value in loss(detached if sees_detached else outputs, batch).items():
                 if name in terms:
                     raise KeyError(f"Loss term '{name}' is returned by two of the model's losses (MODEL.LOSSES.NAMES)")
                 terms[name] = value
         return terms
+
+    def _with_detached_maps(self, outputs: dict) -> dict:
+        """`outputs` with the descriptors, the BN-necked descriptors and the logits computed again
+        from the part maps detached: the same values, without a gradient path to the maps. The
+        BN-neck normalises with the statistics the batch already gave it (not updated twice)."""
+        if outputs.get("part_maps") is None:
+            raise ValueError("MODEL.LOSSES.DETACH_MAPS needs part maps; the part head returned none")
+        features = outputs["features"]
+        parts = self.part_head.pool(outputs["part_maps"].detach(), features)
+        descriptors = torch.cat([parts.reshape(parts.shape[0], -1), outputs["global_descriptor"]], dim=1)
+        bn = self.bn_neck
+        batch_statistics = bn.training or bn.running_mean is None
+        bn_descriptors = F.batch_norm(descriptors, None if batch_statistics else bn.running_mean,
+                                      None if batch_statistics else bn.running_var, bn.weight, bn.bias,
+                                      training=batch_statistics, eps=bn.eps)
+        return dict(
+            outputs,
+            part_descriptors=parts,
+            descriptors=descriptors,
+            bn_descriptors=bn_descriptors,
+            logits=self.classifier(bn_descriptors),
+            part_logits=self.part_logits(bn_descriptors),
+            logits_visible=self.classifier_visible(bn_descriptors),
+            logits_infrared=self.classifier_infrared(bn_descriptors),
+        )
 
     def _active_mixer(self, batch: dict):
         """The mixer when it acts on this batch: from `mixer_start_epoch` (MODEL.MIXER.START_EPOCH)

@@ -107,16 +107,19 @@ class PartDetector(nn.Module):
             maps = torch.sigmoid(logits)
         else:
             maps = torch.softmax(logits.float(), dim=1)[:, : self.num_parts].to(logits.dtype)
-        weighted = torch.einsum("bmhw,bchw->bmc", maps, features)
-        if self.pooling == "area":
-            parts = weighted / (features.shape[2] * features.shape[3])
-        else:
-            parts = weighted / maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]
         return {
             "part_maps": maps,
-            "part_descriptors": parts,
+            "part_descriptors": self.pool(maps, features),
             "global_descriptor": features.mean(dim=(2, 3)),
         }
+
+    def pool(self, maps: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """(N, M, h, w) maps and (N, C, h, w) features -> (N, M, C) part descriptors. Public so
+        that the meta-architecture can pool with the maps detached (MODEL.LOSSES.DETACH_MAPS)."""
+        weighted = torch.einsum("bmhw,bchw->bmc", maps, features)
+        if self.pooling == "area":
+            return weighted / (features.shape[2] * features.shape[3])
+        return weighted / maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Loading a checkpoint replaces a fixed row prior with the checkpoint's (same keys): say so
