@@ -133,7 +133,7 @@ _C.MODEL.LOSSES.NAMES = [
 # where the gradient flows changes. Needs a part head with a pool(maps, features) method
 # (PartDetector). Empty (MPANet): every loss moves the maps. On SynthVI the centre-cluster and
 # modality-learning terms pull the maps off the person onto the background
-# (benchmarks/part_discovery_probe.py pulls), which is why the SynthVI configs list them here.
+# (benchmarks/part_discovery_probe.py pulls), so the SynthVI configs (Base-SynthVI.yaml) list both.
 _C.MODEL.LOSSES.DETACH_MAPS = []
 _C.MODEL.LOSSES.ID = CN()
 _C.MODEL.LOSSES.ID.WEIGHT = 1.0
