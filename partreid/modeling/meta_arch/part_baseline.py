@@ -231,10 +231,7 @@ class PartBaseline(nn.Module):
         outputs.update(
             images=images,
             bn_descriptors=bn_descriptors,
-            logits=self.classifier(bn_descriptors),
-            part_logits=self.part_logits(bn_descriptors),
-            logits_visible=self.classifier_visible(bn_descriptors),
-            logits_infrared=self.classifier_infrared(bn_descriptors),
+            **self._trained_logits(bn_descriptors),
             mean_logits_visible=mean_logits_visible,
             mean_logits_infrared=mean_logits_infrared,
             targets=batch["targets"].to(self.device, non_blocking=True),
@@ -319,6 +316,13 @@ class PartBaseline(nn.Module):
             part_descriptors=parts,
             descriptors=descriptors,
             bn_descriptors=bn_descriptors,
+            **self._trained_logits(bn_descriptors),
+        )
+
+    def _trained_logits(self, bn_descriptors: torch.Tensor) -> dict:
+        """The four logits the optimiser trains, from BN-necked descriptors (C, its per-part
+        shares, C_v, C_r): one place for the training forward and its detached-map copy."""
+        return dict(
             logits=self.classifier(bn_descriptors),
             part_logits=self.part_logits(bn_descriptors),
             logits_visible=self.classifier_visible(bn_descriptors),
