@@ -6,6 +6,7 @@ partmix/*), and every arm's paired difference to the reference arm with a t-inte
 
     python tools/compare_mixers.py --configs a.yaml b.yaml --seeds 0 1 2 3 4 --output-dir output/cmp
     python tools/compare_mixers.py --configs a.yaml b.yaml --seeds 0 1 SOLVER.MAX_EPOCHS 4   # overrides
+    python tools/compare_mixers.py --configs a.yaml b.yaml --output-dir output/cmp --report-only  # so far
 
 Each run is tools/train_net.py --resume in its own process and folder (OUTPUT_DIR/<arm>/seed<k>):
 an interrupted comparison continues where it stopped, and finished runs are only read back.
@@ -34,6 +35,9 @@ def parse_args(argv=None):
     p.add_argument("--share-warmup", action="store_true",
                    help="start the other arms from the reference's checkpoint at the mixer's start instead of "
                         "repeating the iterations before it (only when the arms differ in mixer keys alone)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report the seeds finished in every arm so far (e.g. while the comparison "
+                        "runs in the background), naming the seeds left out")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every run")
     return p.parse_args(argv)
 
@@ -45,7 +49,7 @@ def main(argv=None):
     command = " ".join(shlex.quote(a) for a in ["python", "tools/compare_mixers.py", *argv])
     return run_comparison(args.configs, args.seeds, args.output_dir, args.opts, reference=args.reference,
                           group=args.group, metrics=args.metrics, confidence=args.confidence, command=command,
-                          share_warmup=args.share_warmup)
+                          share_warmup=args.share_warmup, report_only=args.report_only)
 
 
 if __name__ == "__main__":

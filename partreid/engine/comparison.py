@@ -358,22 +358,43 @@ def _config_id(config: str) -> str:
     return os.path.relpath(path, REPO_ROOT) if inside else path
 
 
+def _saved_record(run_dir: str, record: dict) -> Optional[dict]:
+    """The run's comparison.json, checked against the requested `record` (config, seed,
+    overrides); None when the run has not been started."""
+    path = os.path.join(run_dir, RUN_RECORD)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        saved = json.load(f)
+    asked = {k: record[k] for k in ("config", "seed", "opts")}
+    if {k: saved.get(k) for k in asked} != asked:
+        raise ValueError(
+            f"{run_dir} holds a run of {({k: saved.get(k) for k in asked})}, not the requested {asked}. "
+            "Use another --output-dir (or delete that folder) rather than mixing two settings."
+        )
+    return saved
+
+
 def _check_record(run_dir: str, record: dict) -> dict:
     """The run's comparison.json, created from `record` or checked against it."""
-    path = os.path.join(run_dir, RUN_RECORD)
-    if os.path.isfile(path):
-        with open(path) as f:
-            saved = json.load(f)
-        asked = {k: record[k] for k in ("config", "seed", "opts")}
-        if {k: saved.get(k) for k in asked} != asked:
-            raise ValueError(
-                f"{run_dir} holds a run of {({k: saved.get(k) for k in asked})}, not the requested {asked}. "
-                "Use another --output-dir (or delete that folder) rather than mixing two settings."
-            )
+    saved = _saved_record(run_dir, record)
+    if saved is not None:
         return saved
     os.makedirs(run_dir, exist_ok=True)
     _write_record(run_dir, record)
     return record
+
+
+def _new_record(config: str, seed: int, opts: Sequence[str]) -> dict:
+    return {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 0.0}
+
+
+def is_finished(config: str, seed: int, run_dir: str, opts: Sequence[str]) -> bool:
+    """Whether the (arm, seed) run in `run_dir` is done as `ensure_run` leaves it (final
+    evaluation logged, training-set accuracies recorded), without touching it. A folder that
+    holds other settings is an error, as in `ensure_run`."""
+    saved = _saved_record(run_dir, _new_record(config, seed, opts))
+    return saved is not None and "train_set_acc" in saved and run_state(run_dir) == "finished"
 
 
 def _write_record(run_dir: str, record: dict) -> None:
@@ -460,7 +481,7 @@ def ensure_run(config: str, seed: int, run_dir: str, opts: Sequence[str], warmup
     (`training_set_accuracy`). Both, and the wall time spent here ("wall_s"), go into the run's
     comparison.json. `warmup_from`: a finished run of the same seed whose state at the mixer's
     start a fresh run starts from (`start_from_reference_warmup`); recorded as "warmup_from"."""
-    record = _check_record(run_dir, {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 0.0})
+    record = _check_record(run_dir, _new_record(config, seed, opts))
     state = run_state(run_dir)
     if state == "finished" and "train_set_acc" in record:
         logger.info(f"{run_dir}: finished, read back")
@@ -548,13 +569,15 @@ def start_from_reference_warmup(run_dir: str, reference_dir: str) -> bool:
 def run_comparison(configs: Sequence[str], seeds: Sequence[int], output_dir: str, opts: Sequence[str] = (),
                    reference: Optional[str] = None, group: Optional[str] = None,
                    metrics: Sequence[str] = ("Rank-1", "mAP"), confidence: float = 0.95,
-                   command: str = "", share_warmup: bool = False) -> dict:
+                   command: str = "", share_warmup: bool = False, report_only: bool = False) -> dict:
     """Train every (config, seed) pair that is not finished, seed by seed (the reference arm
     first), then summarise and write the report into `output_dir`. `reference` names the arm
     the others are compared with (default: the first config); `group` the result group to report
     (default: the first, alphabetically, that has metrics[0]); `share_warmup` starts the other
-    arms from the reference's checkpoint at the mixer's start (module docstring). Returns the
-    summary."""
+    arms from the reference's checkpoint at the mixer's start (module docstring). `report_only`
+    trains nothing and reports the seeds finished in every arm so far (complete pairs, so that
+    every arm's mean covers the same seeds), naming the seeds left out: a look at a comparison
+    that is still running. Returns the summary."""
     names = [arm_name(c) for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f"two configs share a file name (the arm's name): {names}")
@@ -569,7 +592,7 @@ def run_comparison(configs: Sequence[str], seeds: Sequence[int], output_dir: str
     if reference not in names:
         raise ValueError(f"reference arm {reference!r} is none of the arms {names}")
     reference_config = configs[names.index(reference)]
-    if share_warmup:
+    if share_warmup and not report_only:
         for config in configs:
             differences = warmup_differences(config, reference_config, opts)
             if differences:
@@ -577,19 +600,30 @@ def run_comparison(configs: Sequence[str], seeds: Sequence[int], output_dir: str
                                  f"the mixer starts in {differences}. Run without sharing the warm-up.")
     order = sorted(zip(configs, names), key=lambda arm: arm[1] != reference)
     runs: Dict[str, Dict[int, dict]] = {name: {} for name in names}
+    reported, left_out = [], []
     for seed in seeds:
-        reference_dir = os.path.join(output_dir, reference, f"seed{seed}")
-        for config, name in order:
-            run_dir = os.path.join(output_dir, name, f"seed{seed}")
-            shared = share_warmup and name != reference
-            ensure_run(config, seed, run_dir, opts, warmup_from=reference_dir if shared else None)
-            runs[name][seed] = summarise_run(run_dir, group, metrics)
+        run_dirs = {name: os.path.join(output_dir, name, f"seed{seed}") for name in names}
+        if report_only:
+            if not all(is_finished(config, seed, run_dirs[name], opts) for config, name in order):
+                left_out.append(seed)
+                continue
+        else:
+            for config, name in order:
+                shared = share_warmup and name != reference
+                ensure_run(config, seed, run_dirs[name], opts, warmup_from=run_dirs[reference] if shared else None)
+        for _, name in order:
+            runs[name][seed] = summarise_run(run_dirs[name], group, metrics)
             group = group or runs[name][seed]["group"]
+        reported.append(seed)
+    if not reported:
+        raise ValueError(f"no seed of {list(seeds)} has finished in every arm of {output_dir} yet: nothing to report")
     summary = summarise(runs, reference, confidence)
-    summary.update(group=group, seeds=list(seeds), opts=list(opts), configs=list(configs),
-                   wall_s={name: {seed: _read_wall(os.path.join(output_dir, name, f"seed{seed}")) for seed in seeds}
-                           for name in names})
-    header = (f"Result group `{group}`, seeds {list(seeds)}, overrides `{' '.join(opts) or '(none)'}`"
+    summary.update(group=group, seeds=reported, seeds_left_out=left_out, opts=list(opts), configs=list(configs),
+                   wall_s={name: {seed: _read_wall(os.path.join(output_dir, name, f"seed{seed}"))
+                                  for seed in reported} for name in names})
+    header = (f"Result group `{group}`, seeds {reported}, overrides `{' '.join(opts) or '(none)'}`"
+              + (f"\n\nInterim report: seeds {left_out} are left out (not finished in every arm yet)."
+                 if left_out else "")
               + (f"\n\nCommand: `{command}`" if command else ""))
     text = write_report(output_dir, summary, runs, header)
     print(text, flush=True)

@@ -90,3 +90,23 @@ def toy_training_batch(epoch: int, iteration=None) -> dict:
     if iteration is not None:
         batch["iteration"] = iteration
     return batch
+
+
+def fake_finished_comparison_run(run_dir, config, seed, opts, results):
+    """A folder as partreid.engine.comparison.ensure_run leaves a finished (arm, seed) run, without
+    training it: its record (with a training-set accuracy), a config.yaml, metrics.json with one
+    training row and the final evaluation `results` ({"group/metric": value}), and an empty
+    model_final.pth. For tests of reports over many runs."""
+    import json
+
+    from ..engine.comparison import RUN_RECORD, _config_id
+
+    os.makedirs(run_dir)
+    record = {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 2.0,
+              "train_set_acc": {"final": 99.0}}
+    rows = [{"iteration": 9, "total_loss": 1.0}, {"iteration": 9, **{f"eval/{k}": v for k, v in results.items()}}]
+    files = {RUN_RECORD: json.dumps(record), "config.yaml": "DATALOADER:\n  ITERS_PER_EPOCH: 0\n",
+             "metrics.json": "".join(json.dumps(r) + "\n" for r in rows), "model_final.pth": ""}
+    for name, text in files.items():
+        with open(os.path.join(run_dir, name), "w") as f:
+            f.write(text)

@@ -20,7 +20,7 @@ from partreid.engine.comparison import (
     summarise,
     t_interval,
 )
-from partreid.utils.testing import REPO_ROOT, tiny_synthvi_opts
+from partreid.utils.testing import REPO_ROOT, fake_finished_comparison_run, tiny_synthvi_opts
 
 
 def test_t_interval_on_known_numbers():
@@ -193,3 +193,31 @@ def test_shared_warmup_is_refused_for_arms_that_differ_before_the_mixer(tmp_path
     with pytest.raises(ValueError, match=r"cannot share the warm-up.*SOLVER.BASE_LR: 0.01 vs 0.001"):
         comparison.run_comparison(configs, [0], str(tmp_path / "cmp"), [], share_warmup=True)
     assert comparison.warmup_differences(*_two_arms(tmp_path), []) == []
+
+
+def test_report_only_reports_the_seeds_finished_in_every_arm(tmp_path, monkeypatch):
+    configs = [str(tmp_path / "base.yaml"), str(tmp_path / "mix.yaml")]
+    out, opts = tmp_path / "cmp", ["SOLVER.MAX_EPOCHS", "1"]
+    for seed in (0, 1):
+        for config, rank1 in zip(configs, (10.0 + seed, 13.0 + 2 * seed)):
+            fake_finished_comparison_run(out / comparison.arm_name(config) / f"seed{seed}", config, seed, opts,
+                                         {"g/Rank-1": rank1, "g/mAP": rank1 / 2})
+    # seed 2: the reference has finished, the other arm is still training (no final evaluation)
+    for config in configs:
+        fake_finished_comparison_run(out / comparison.arm_name(config) / "seed2", config, 2, opts,
+                                     {"g/Rank-1": 50.0, "g/mAP": 25.0})
+    (out / "mix" / "seed2" / "model_final.pth").unlink()
+    monkeypatch.setattr(comparison, "train_run", lambda *a: pytest.fail("report_only trained a run"))
+
+    summary = comparison.run_comparison(configs, [0, 1, 2, 3], str(out), opts, report_only=True)
+    assert summary["seeds"] == [0, 1] and summary["seeds_left_out"] == [2, 3]
+    assert summary["arms"]["base"]["metrics"]["Rank-1"]["values"] == {0: 10.0, 1: 11.0}
+    assert summary["arms"]["mix"]["paired"]["Rank-1"]["values"] == {0: 3.0, 1: 4.0}
+    report = (out / "compare.md").read_text()
+    assert "seeds [0, 1]" in report and "seeds [2, 3] are left out" in report
+    assert not (out / "base" / "seed3").exists()  # nothing is created for a seed not started
+
+    with pytest.raises(ValueError, match="not the requested"):  # other settings in the folder
+        comparison.run_comparison(configs, [0], str(out), ["SOLVER.MAX_EPOCHS", "2"], report_only=True)
+    with pytest.raises(ValueError, match="no seed of \\[2, 3\\] has finished in every arm"):
+        comparison.run_comparison(configs, [2, 3], str(out), opts, report_only=True)

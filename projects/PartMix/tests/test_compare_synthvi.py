@@ -12,7 +12,7 @@ import torch
 from partreid.config.config import setup_cfg
 from partreid.data import build_train_loader
 from partreid.engine import DefaultTrainer, comparison
-from partreid.utils.testing import tiny_synthvi_opts
+from partreid.utils.testing import fake_finished_comparison_run, tiny_synthvi_opts
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "compare_synthvi.py"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -82,3 +82,16 @@ def test_partmix_from_the_shared_warmup_equals_a_full_run(tmp_path, monkeypatch)
     final = [torch.load(os.path.join(tmp_path, run, "synthvi_partmix", "seed0", "model_final.pth"),
                         map_location="cpu", weights_only=False)["model"] for run in ("full", "shared")]
     assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+
+
+def test_report_only_reads_the_finished_seeds(tmp_path):
+    tool = _tool()
+    out = tmp_path / "cmp"
+    opts = tool.REGIME + tool.SPLITS["test"]
+    for arm in tool.ARMS:
+        fake_finished_comparison_run(out / f"synthvi_{arm}" / "seed0", str(CONFIG_DIR / f"synthvi_{arm}.yaml"), 0,
+                                     opts, {"all_search_1shot/Rank-1": 30.0 + len(arm), "all_search_1shot/mAP": 20.0})
+    summary = tool.main(["--split", "test", "--seeds", "0", "1", "--report-only", "--output-dir", str(out)])
+    assert summary["seeds"] == [0] and summary["seeds_left_out"] == [1]
+    assert summary["arms"]["synthvi_partmix"]["paired"]["Rank-1"]["values"] == {0: len("partmix") - len("baseline")}
+    assert "--report-only" in (out / "compare.md").read_text()

@@ -3,6 +3,7 @@
 
     python projects/PartMix/tools/compare_synthvi.py --split val     # choose settings on validation ids
     python projects/PartMix/tools/compare_synthvi.py --split test    # the reported comparison
+    python projects/PartMix/tools/compare_synthvi.py --split test --report-only   # the seeds done so far
 
 Arms (one YAML each in projects/PartMix/configs, the first is the reference): the baseline,
 PartMix, PartMix with random mining, CutMix, MixUp, Manifold MixUp. Every arm runs every seed in
@@ -53,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--no-share-warmup", dest="share_warmup", action="store_false",
                    help="train every arm from iteration 0 (default: the arms start from the baseline's "
                         "checkpoint at the mixers' start, which gives the same result; this checks the pairing)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report the seeds finished in every arm so far (e.g. while the comparison "
+                        "runs in the background), naming the seeds left out")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every run")
     return p.parse_args(argv)
 
@@ -66,7 +70,7 @@ def main(argv=None):
     command = " ".join(shlex.quote(a) for a in ["python", "projects/PartMix/tools/compare_synthvi.py", *argv])
     return run_comparison(configs, args.seeds, output_dir, REGIME + SPLITS[args.split] + args.opts,
                           group="all_search_1shot", metrics=("Rank-1", "mAP"), command=command,
-                          share_warmup=args.share_warmup)
+                          share_warmup=args.share_warmup, report_only=args.report_only)
 
 
 if __name__ == "__main__":
