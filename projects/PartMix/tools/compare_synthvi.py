@@ -25,6 +25,10 @@ from partreid.engine.comparison import run_comparison
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 ARMS = ["baseline", "partmix", "partmix_random", "cutmix", "mixup", "manifold_mixup"]
+# Arms that only --arms runs: the baseline without the part-discovery keys of commit 87b4bc3
+# (what they cost the baseline's retrieval; it differs before the mixers, so with
+# --no-share-warmup).
+EXTRA_ARMS = ["baseline_pinned_maps"]
 # The comparison regime (on top of Base-SynthVI.yaml): 12 epochs x 50 iterations = 600 iterations
 # of 32 images; the baseline alone for the first half (the mixers from epoch 6, iteration 300, once
 # the identities are mostly fit; the training-set accuracy there is in the report), LR x0.1 from
@@ -48,7 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--split", choices=sorted(SPLITS), required=True,
                    help="val: test on the validation identities (choosing settings); test: the report")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--arms", nargs="+", choices=ARMS, default=ARMS,
+    p.add_argument("--arms", nargs="+", choices=ARMS + EXTRA_ARMS, default=ARMS,
                    help="a subset of the arms (the first is the reference)")
     p.add_argument("--output-dir", default=None, help="default: output/partmix_comparison/<split>")
     p.add_argument("--no-share-warmup", dest="share_warmup", action="store_false",
