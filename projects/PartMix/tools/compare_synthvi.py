@@ -7,8 +7,8 @@
 
 Arms (one YAML each in projects/PartMix/configs, the first is the reference): the baseline,
 PartMix, PartMix with random mining, CutMix, MixUp, Manifold MixUp. Every arm runs every seed in
-the REGIME below, sized for a 2-core CPU (6 arms x 5 seeds in about 3 hours on a quiet one:
-the arms share the baseline's iterations before the mixers start).
+the REGIME below, sized for a 2-core CPU (6 arms x 5 seeds in 1.8 to 3.3 hours on a quiet one,
+by CPU: the arms share the baseline's iterations before the mixers start).
 --split val trains on SynthVI's train identities and tests on its validation identities
 (dataset SynthVIVal); --split test trains on train + val and tests on the test identities.
 Extra KEY VALUE overrides after the options apply to every run (and change the output folder's
@@ -35,7 +35,7 @@ EXTRA_ARMS = ["baseline_pinned_maps"]
 # epoch 9; one evaluation at the end; a checkpoint every 6 epochs (the weights at the mixers'
 # start, which the other arms start from: --no-share-warmup trains them from iteration 0
 # instead); scalars and PartMix diagnostics every 10 iterations. Per seed: 600 + 5 x 300
-# iterations, about 35 minutes on a 2-core AMD EPYC (0.9 s per iteration).
+# iterations: 22 minutes on a 2-core Intel Xeon (0.5 s per iteration), 39 on a 2-core AMD EPYC.
 REGIME = [
     "SOLVER.MAX_EPOCHS", "12", "SOLVER.STEPS", "[9]", "MODEL.MIXER.START_EPOCH", "6",
     "TEST.EVAL_PERIOD", "0", "SOLVER.CHECKPOINT_PERIOD", "6", "SOLVER.LOG_PERIOD", "10",
