@@ -389,12 +389,17 @@ def _new_record(config: str, seed: int, opts: Sequence[str]) -> dict:
     return {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 0.0}
 
 
+def _is_done(record: dict, state: str) -> bool:
+    """Whether a run is as `ensure_run` leaves it: final evaluation logged (`state` from
+    `run_state`) and training-set accuracies recorded."""
+    return state == "finished" and "train_set_acc" in record
+
+
 def is_finished(config: str, seed: int, run_dir: str, opts: Sequence[str]) -> bool:
-    """Whether the (arm, seed) run in `run_dir` is done as `ensure_run` leaves it (final
-    evaluation logged, training-set accuracies recorded), without touching it. A folder that
-    holds other settings is an error, as in `ensure_run`."""
+    """Whether the (arm, seed) run in `run_dir` is done (`_is_done`), without touching it. A
+    folder that holds other settings is an error, as in `ensure_run`."""
     saved = _saved_record(run_dir, _new_record(config, seed, opts))
-    return saved is not None and "train_set_acc" in saved and run_state(run_dir) == "finished"
+    return saved is not None and _is_done(saved, run_state(run_dir))
 
 
 def _write_record(run_dir: str, record: dict) -> None:
@@ -483,7 +488,7 @@ def ensure_run(config: str, seed: int, run_dir: str, opts: Sequence[str], warmup
     start a fresh run starts from (`start_from_reference_warmup`); recorded as "warmup_from"."""
     record = _check_record(run_dir, _new_record(config, seed, opts))
     state = run_state(run_dir)
-    if state == "finished" and "train_set_acc" in record:
+    if _is_done(record, state):
         logger.info(f"{run_dir}: finished, read back")
         return
     start = time.perf_counter()
