@@ -212,16 +212,31 @@ _C.INPUT = CN()
 # (height, width) of training and test images.
 _C.INPUT.SIZE_TRAIN = [384, 128]
 _C.INPUT.SIZE_TEST = [384, 128]
-# Zero padding before the random crop back to SIZE_TRAIN.
+# Padding (pixels per side) before the random crop back to SIZE_TRAIN, and the value (0..255, every
+# channel) it is filled with: 0 (black), or 127 as MPANet's T.Pad(10, fill=127) (data/__init__.py:37).
 _C.INPUT.PADDING = 10
+_C.INPUT.PADDING_FILL = 0
+# How images are resized to SIZE_TRAIN / SIZE_TEST, bilinear either way: "opencv" (cv2.INTER_LINEAR:
+# fast, no antialiasing when shrinking) or "pil" (PIL's bilinear filter, which widens its support
+# when shrinking, as torchvision's Resize on PIL images in MPANet, data/__init__.py:28).
+_C.INPUT.RESIZE_BACKEND = "opencv"
 _C.INPUT.FLIP_PROB = 0.5
 _C.INPUT.RANDOM_ERASING = CN()
 _C.INPUT.RANDOM_ERASING.ENABLED = True
 _C.INPUT.RANDOM_ERASING.PROB = 0.5
 # Erased fraction of the image area (low, high) and the smallest aspect ratio of the
-# rectangle (ratios are drawn log-uniformly in [MIN_ASPECT, 1/MIN_ASPECT]); Zhong et al.'s values.
+# rectangle (ratios are drawn log-uniformly in [MIN_ASPECT, MAX_ASPECT]); Zhong et al.'s values.
 _C.INPUT.RANDOM_ERASING.AREA_RANGE = [0.02, 0.4]
 _C.INPUT.RANDOM_ERASING.MIN_ASPECT = 0.3
+# The largest aspect ratio; 0 = 1 / MIN_ASPECT. torchvision's RandomErasing() (MPANet) uses 3.3.
+_C.INPUT.RANDOM_ERASING.MAX_ASPECT = 0.0
+# Rectangles drawn before giving up (a rectangle must fit inside the image): 100 (Zhong et al.'s
+# code, fast-reid) or 10 (torchvision's RandomErasing, MPANet).
+_C.INPUT.RANDOM_ERASING.ATTEMPTS = 100
+# What fills the rectangle: "noise" (uniform random values per pixel, Zhong et al.) or
+# "pixel_mean" (MODEL.PIXEL_MEAN rounded to integers, i.e. about 0 after normalisation: torchvision's
+# RandomErasing() default value=0 applied after Normalize, as MPANet does, data/__init__.py:41-42).
+_C.INPUT.RANDOM_ERASING.FILL = "noise"
 # Image decoder: "opencv" (faster) or "pil".
 _C.INPUT.DECODER = "opencv"
 # Keep decoded, resized training images in memory (small datasets only).
@@ -260,9 +275,16 @@ _C.DATALOADER.SAMPLER = "CrossModalitySampler"
 # cross-modality sampler); the batch size is P*K.
 _C.DATALOADER.NUM_IDENTITIES = 16
 _C.DATALOADER.NUM_INSTANCES = 8
-# Iterations per epoch; 0 derives it from the dataset (number of training images of
-# the smaller modality // (P*K/2)). Pin it to make a schedule independent of the data.
+# Iterations per epoch; 0 lets the sampler size it (CrossModalityPassSampler: see PASS_EPOCH), or
+# else derives it from the dataset (number of training images of the smaller modality //
+# (P*K/2)). Pin it to make a schedule independent of the data.
 _C.DATALOADER.ITERS_PER_EPOCH = 0
+# CrossModalityPassSampler (MPANet's sampler) with ITERS_PER_EPOCH 0: "pass" makes every epoch
+# one pass of the sampler, each pass its own length, computed from SEED before training (MPANet
+# under pytorch-ignite 0.2.1); "length_estimate" makes every epoch MPANet's estimate of the pass
+# length, the passes running on across epoch ends (MPANet under pytorch-ignite >= 0.4, about half
+# the training on SYSU-MM01; MPANet's issue #11).
+_C.DATALOADER.PASS_EPOCH = "pass"
 _C.DATALOADER.NUM_WORKERS = 4
 _C.DATALOADER.PIN_MEMORY = True
 _C.DATALOADER.PERSISTENT_WORKERS = True
@@ -345,8 +367,9 @@ _C.TEST.RANK_BATCH = 1024
 _C.TEST.SYSU = CN()
 # Search modes to report: "all" and/or "indoor".
 _C.TEST.SYSU.MODES = ["all", "indoor"]
-# Gallery images per identity per camera: 1 (single-shot) and/or 10 (multi-shot).
-_C.TEST.SYSU.SHOTS = [1]
+# Gallery images per identity per camera: 1 (single-shot) and/or 10 (multi-shot). Both by
+# default, as the papers' SYSU-MM01 tables report them (the first is the primary group).
+_C.TEST.SYSU.SHOTS = [1, 10]
 # Gallery draws. "official": the official draws of DATASETS.ROOT/<sysu>/exp/rand_perm_cam.mat,
 # or the seeded draws (with a warning) when the file is absent. "seeded": always seed = trial
 # index, which for single-shot reproduces AGW's and DEEN's galleries (random.seed(trial), then

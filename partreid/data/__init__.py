@@ -16,6 +16,7 @@ from .build import (  # noqa: E402
     build_sampler,
     build_test_loader,
     build_train_loader,
+    epoch_lengths,
     iters_per_epoch,
 )
 from .common import ReidImageDataset, SampleKey, collate_batch
@@ -36,6 +37,7 @@ __all__ = [
     "build_train_loader",
     "collate_batch",
     "datasets",
+    "epoch_lengths",
     "iters_per_epoch",
     "samplers",
 ]

@@ -1,6 +1,7 @@
 """Owns the DATASET and SAMPLER registries and builds the train / test data loaders."""
+import math
 from collections import Counter
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from fvcore.common.registry import Registry
@@ -36,20 +37,45 @@ def build_sampler(cfg, items: Sequence[ReidItem], iters_per_epoch: int, start_it
     return sampler_cls(cfg, items, iters_per_epoch, start_iter)
 
 
+def _sampler_epoch_lengths(cfg, dataset):
+    """The sampler's own epoch lengths (ceil(SOLVER.MAX_EPOCHS) of them), or None when it has none
+    or DATALOADER.ITERS_PER_EPOCH pins the epoch."""
+    if cfg.DATALOADER.ITERS_PER_EPOCH > 0:
+        return None
+    sampler_cls = get_registered(SAMPLER_REGISTRY, cfg.DATALOADER.SAMPLER, "DATALOADER.SAMPLER")
+    own = getattr(sampler_cls, "epoch_lengths", None)
+    return own(cfg, dataset.train, math.ceil(cfg.SOLVER.MAX_EPOCHS)) if own is not None else None
+
+
 def iters_per_epoch(cfg, dataset) -> int:
-    """Iterations in one training epoch: DATALOADER.ITERS_PER_EPOCH when > 0, else the number of
-    batches that would show every image of the smaller modality once (P*K/2 of them per batch).
-    A single-modality training set counts all its images against P*K instead. This is the one
-    place the conversion is made; schedules in epochs are multiplied by it."""
+    """Iterations in one training epoch: DATALOADER.ITERS_PER_EPOCH when > 0; else the sampler's
+    own epoch length when it defines one (the mean, rounded, when its epochs differ: see
+    `epoch_lengths`); else the number of batches that would show every image of the smaller
+    modality once (P*K/2 of them per batch). A single-modality training set counts all its
+    images against P*K instead. Schedules in epochs are converted with `epoch_lengths`."""
     if cfg.DATALOADER.ITERS_PER_EPOCH > 0:
         return int(cfg.DATALOADER.ITERS_PER_EPOCH)
     if not dataset.train:
         raise ValueError(f"{type(dataset).__name__} has no training images; cannot size an epoch")
+    own = _sampler_epoch_lengths(cfg, dataset)
+    if own:
+        return max(1, int(round(sum(own) / len(own))))
     batch_size = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES
     counts = Counter(item.modality for item in dataset.train)
     if counts[VISIBLE] and counts[INFRARED]:
         return max(1, min(counts[VISIBLE], counts[INFRARED]) // max(1, batch_size // 2))
     return max(1, len(dataset.train) // batch_size)
+
+
+def epoch_lengths(cfg, dataset) -> List[int]:
+    """The length in iterations of each of the ceil(SOLVER.MAX_EPOCHS) training epochs: the
+    sampler's own when its epoch is a pass over the data (each pass its own length), else
+    `iters_per_epoch` for every epoch. This is the one place the epoch is sized; the trainer's
+    EpochSchedule converts every epoch-valued key with it."""
+    if not dataset.train:
+        raise ValueError(f"{type(dataset).__name__} has no training images; cannot size an epoch")
+    own = _sampler_epoch_lengths(cfg, dataset)
+    return list(own) if own else [iters_per_epoch(cfg, dataset)] * math.ceil(cfg.SOLVER.MAX_EPOCHS)
 
 
 def _loader_options(cfg) -> dict:
@@ -77,6 +103,7 @@ def build_train_loader(cfg, dataset=None, start_iter: int = 0) -> DataLoader:
         decoder=cfg.INPUT.DECODER,
         augmentation=TrainAugmentation.from_config(cfg),
         cache=cfg.INPUT.CACHE_IMAGES,
+        resize_backend=cfg.INPUT.RESIZE_BACKEND,
     )
     options = _loader_options(cfg)
     return DataLoader(
@@ -92,5 +119,6 @@ def build_test_loader(cfg, dataset) -> DataLoader:
     disjoint contiguous shard ("indices" stay global, and the evaluator gathers the ranks)."""
     count, rank, world = len(dataset.test), comm.get_rank(), comm.get_world_size()
     shard = range(count * rank // world, count * (rank + 1) // world)
-    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
+    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER,
+                              resize_backend=cfg.INPUT.RESIZE_BACKEND)
     return DataLoader(images, batch_size=int(cfg.TEST.IMS_PER_BATCH), sampler=shard, **_loader_options(cfg))

@@ -35,12 +35,14 @@ class ReidImageDataset(Dataset):
         decoder: str = "opencv",
         augmentation: Optional[TrainAugmentation] = None,
         cache: bool = False,
+        resize_backend: str = "opencv",
     ):
         if len(size_hw) != 2 or min(size_hw) <= 0:
             raise ValueError(f"INPUT.SIZE_TRAIN/SIZE_TEST must be [height, width] > 0, got {list(size_hw)}")
         self.items = list(items)
         self.size_hw = (int(size_hw[0]), int(size_hw[1]))
         self.decoder = decoder
+        self.resize_backend = resize_backend
         self.augmentation = augmentation
         self.cache = self._read_all() if cache else None
 
@@ -52,7 +54,7 @@ class ReidImageDataset(Dataset):
         return cache
 
     def _load(self, index: int) -> np.ndarray:
-        return resize(read_image(self.items[index].path, self.decoder), self.size_hw)
+        return resize(read_image(self.items[index].path, self.decoder), self.size_hw, self.resize_backend)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -8,7 +8,7 @@ depend on which worker runs it, nor on whether the run was resumed.
 """
 import io
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -17,6 +17,8 @@ from iopath.common.file_io import g_pathmgr
 from PIL import Image
 
 DECODERS = ("opencv", "pil")
+RESIZE_BACKENDS = ("opencv", "pil")
+ERASING_FILLS = ("noise", "pixel_mean")
 
 
 class ImageReadError(OSError):
@@ -56,11 +58,18 @@ def read_image(path: str, decoder: str = "opencv") -> np.ndarray:
         raise ImageReadError(f"Corrupt image {path}: PIL cannot decode it ({e})") from e
 
 
-def resize(image: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
-    """Bilinear resize to (height, width)."""
+def resize(image: np.ndarray, size_hw: Sequence[int], backend: str = "opencv") -> np.ndarray:
+    """Bilinear resize to (height, width) with OpenCV (INTER_LINEAR: two source pixels per
+    output pixel and axis, whatever the scale) or PIL (BILINEAR, whose filter widens with the
+    shrink factor, so a downscale averages every source pixel, as torchvision's Resize on PIL
+    images does)."""
+    if backend not in RESIZE_BACKENDS:
+        raise ValueError(f"INPUT.RESIZE_BACKEND must be one of {RESIZE_BACKENDS}, got {backend!r}")
     height, width = int(size_hw[0]), int(size_hw[1])
     if image.shape[:2] == (height, width):
         return image
+    if backend == "pil":
+        return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
@@ -72,30 +81,39 @@ def random_erase(
     image: torch.Tensor,
     rng: np.random.Generator,
     area_range: Tuple[float, float],
-    min_aspect: float,
+    aspect_range: Tuple[float, float],
     attempts: int = 100,
+    fill: Optional[Sequence[int]] = None,
 ) -> torch.Tensor:
     """Random erasing (Zhong et al., AAAI 2020) in place on a uint8 (3, H, W) tensor: a
-    rectangle of `area_range` of the image area and aspect ratio log-uniform in
-    [min_aspect, 1/min_aspect] is filled with uniform random values."""
+    rectangle of `area_range` of the image area and aspect ratio (height / width) log-uniform
+    in `aspect_range`, drawn up to `attempts` times until it fits inside the image, is filled
+    with uniform random values, or with the per-channel value `fill` when given."""
     _, height, width = image.shape
+    log_aspects = (math.log(aspect_range[0]), math.log(aspect_range[1]))
     for _ in range(attempts):
         area = rng.uniform(*area_range) * height * width
-        aspect = math.exp(rng.uniform(math.log(min_aspect), -math.log(min_aspect)))
+        aspect = math.exp(rng.uniform(*log_aspects))
         h = int(round(math.sqrt(area * aspect)))
         w = int(round(math.sqrt(area / aspect)))
         if 0 < h < height and 0 < w < width:
             top = int(rng.integers(0, height - h + 1))
             left = int(rng.integers(0, width - w + 1))
-            fill = rng.integers(0, 256, size=(image.shape[0], h, w), dtype=np.uint8)
-            image[:, top : top + h, left : left + w] = torch.from_numpy(fill)
+            if fill is None:
+                values = torch.from_numpy(rng.integers(0, 256, size=(image.shape[0], h, w), dtype=np.uint8))
+            else:
+                values = torch.tensor(list(fill), dtype=torch.uint8).view(-1, 1, 1)
+            image[:, top : top + h, left : left + w] = values
             break
     return image
 
 
 class TrainAugmentation:
-    """Zero-pad + random crop back to the input size, horizontal flip, random erasing, on an
-    image already resized to INPUT.SIZE_TRAIN; returns a uint8 (3, H, W) tensor."""
+    """Pad (with `padding_fill`) + random crop back to the input size, horizontal flip, random
+    erasing, on an image already resized to INPUT.SIZE_TRAIN; returns a uint8 (3, H, W) tensor.
+
+    Flipping after the crop rather than before it (MPANet's order) draws the same distribution:
+    the crop offset is uniform over a range symmetric under the flip."""
 
     def __init__(
         self,
@@ -104,9 +122,21 @@ class TrainAugmentation:
         erasing_prob: float = 0.5,
         erasing_area: Tuple[float, float] = (0.02, 0.4),
         erasing_min_aspect: float = 0.3,
+        padding_fill: int = 0,
+        erasing_max_aspect: float = 0.0,
+        erasing_attempts: int = 100,
+        erasing_fill: Optional[Sequence[int]] = None,
     ):
+        """`erasing_max_aspect` 0 means 1 / `erasing_min_aspect`; `erasing_fill` None fills with
+        noise, else with that per-channel value (0..255)."""
         if padding < 0:
             raise ValueError(f"INPUT.PADDING must be >= 0, got {padding}")
+        if not 0 <= padding_fill <= 255:
+            raise ValueError(f"INPUT.PADDING_FILL must be in 0..255, got {padding_fill}")
+        if erasing_attempts < 1:
+            raise ValueError(f"INPUT.RANDOM_ERASING.ATTEMPTS must be >= 1, got {erasing_attempts}")
+        if erasing_fill is not None and (len(erasing_fill) != 3 or not all(0 <= v <= 255 for v in erasing_fill)):
+            raise ValueError(f"The random-erasing fill must be 3 values in 0..255, got {list(erasing_fill)}")
         for key, p in (("INPUT.FLIP_PROB", flip_prob), ("INPUT.RANDOM_ERASING.PROB", erasing_prob)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{key} must be a probability in [0, 1], got {p}")
@@ -115,33 +145,46 @@ class TrainAugmentation:
             raise ValueError(f"INPUT.RANDOM_ERASING.AREA_RANGE must satisfy 0 < low <= high < 1, got {erasing_area}")
         if not 0.0 < erasing_min_aspect <= 1.0:
             raise ValueError(f"INPUT.RANDOM_ERASING.MIN_ASPECT must be in (0, 1], got {erasing_min_aspect}")
+        max_aspect = erasing_max_aspect or 1.0 / erasing_min_aspect
+        if max_aspect < erasing_min_aspect:
+            raise ValueError(f"INPUT.RANDOM_ERASING.MAX_ASPECT ({erasing_max_aspect}) must be >= MIN_ASPECT "
+                             f"({erasing_min_aspect}), or 0 for 1 / MIN_ASPECT")
         self.padding = int(padding)
+        self.padding_fill = int(padding_fill)
+        self.erasing_aspect = (float(erasing_min_aspect), float(max_aspect))
+        self.erasing_attempts = int(erasing_attempts)
+        self.erasing_fill = None if erasing_fill is None else tuple(int(v) for v in erasing_fill)
         self.flip_prob = float(flip_prob)
         self.erasing_prob = float(erasing_prob)
         self.erasing_area = (float(low), float(high))
-        self.erasing_min_aspect = float(erasing_min_aspect)
 
     @classmethod
     def from_config(cls, cfg) -> "TrainAugmentation":
         erasing = cfg.INPUT.RANDOM_ERASING
+        if erasing.FILL not in ERASING_FILLS:
+            raise ValueError(f"INPUT.RANDOM_ERASING.FILL must be one of {ERASING_FILLS}, got {erasing.FILL!r}")
         return cls(
             padding=cfg.INPUT.PADDING,
             flip_prob=cfg.INPUT.FLIP_PROB,
             erasing_prob=erasing.PROB if erasing.ENABLED else 0.0,
             erasing_area=tuple(erasing.AREA_RANGE),
             erasing_min_aspect=erasing.MIN_ASPECT,
+            padding_fill=cfg.INPUT.PADDING_FILL,
+            erasing_max_aspect=erasing.MAX_ASPECT,
+            erasing_attempts=erasing.ATTEMPTS,
+            erasing_fill=[int(round(v)) for v in cfg.MODEL.PIXEL_MEAN] if erasing.FILL == "pixel_mean" else None,
         )
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         height, width = image.shape[:2]
         if self.padding:
             pad = self.padding
-            padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+            padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), constant_values=self.padding_fill)
             top, left = (int(v) for v in rng.integers(0, 2 * pad + 1, size=2))
             image = padded[top : top + height, left : left + width]
         if rng.random() < self.flip_prob:
             image = image[:, ::-1]
         tensor = to_chw_tensor(image)
         if rng.random() < self.erasing_prob:
-            random_erase(tensor, rng, self.erasing_area, self.erasing_min_aspect)
+            random_erase(tensor, rng, self.erasing_area, self.erasing_aspect, self.erasing_attempts, self.erasing_fill)
         return tensor

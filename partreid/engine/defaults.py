@@ -20,7 +20,7 @@ with warnings.catch_warnings():
 
 from ..checkpoint import ReidCheckpointer, atomic_write_bytes
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
-from ..data import build_dataset, build_test_loader, build_train_loader, iters_per_epoch
+from ..data import build_dataset, build_test_loader, build_train_loader, epoch_lengths
 from ..evaluation import build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset
 from .. import modeling  # noqa: F401  (registers the built-in components)
 from ..modeling.meta_arch.build import build_model, resolve_device
@@ -156,8 +156,7 @@ class DefaultTrainer:
         logger.info("Model:\n" + parameter_count_table(model, max_depth=2))
         self.optimizer = self.build_optimizer(cfg, model)
 
-        ipe = iters_per_epoch(cfg, self.train_dataset)
-        self.schedule = EpochSchedule(ipe, cfg.SOLVER.MAX_EPOCHS)
+        self.schedule = EpochSchedule.from_epoch_lengths(epoch_lengths(cfg, self.train_dataset), cfg.SOLVER.MAX_EPOCHS)
         batch = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES
         logger.info(
             f"Schedule: {self.schedule.describe(batch)} "

@@ -215,7 +215,8 @@ def evaluate_part_discovery(cfg, model, dataset) -> "OrderedDict[str, Dict[str, 
         logger.info("Part discovery skipped: %s has no extract(images) method", type(model).__name__)
         return OrderedDict()
     start = time.perf_counter()
-    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
+    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER,
+                              resize_backend=cfg.INPUT.RESIZE_BACKEND)
     maps = []
     for batch in DataLoader(images, batch_size=int(cfg.TEST.IMS_PER_BATCH), collate_fn=collate_batch):
         batch_maps = model.extract(batch["images"]).get("part_maps")

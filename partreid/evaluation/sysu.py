@@ -105,7 +105,7 @@ class SYSUEvaluator(DatasetEvaluator):
         dataset,
         *,
         modes: Sequence[str] = ("all", "indoor"),
-        shots: Sequence[int] = (1,),
+        shots: Sequence[int] = (1, 10),
         draws: str = "official",
         **kwargs,
     ):

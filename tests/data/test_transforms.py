@@ -79,7 +79,7 @@ def test_train_augmentation_crop_and_flip():
 
 def test_random_erase_fills_one_rectangle_within_area_bounds():
     image = torch.zeros(3, 40, 20, dtype=torch.uint8)
-    random_erase(image, np.random.default_rng(3), (0.1, 0.2), 0.3)
+    random_erase(image, np.random.default_rng(3), (0.1, 0.2), (0.3, 1 / 0.3))
     changed = (image != 0).any(0)
     rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
     height, width = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
@@ -114,3 +114,85 @@ def test_image_dataset_train_and_test_items(tmp_path, colour_jpeg):
     assert torch.equal(cached[SampleKey(0, 11)]["image"], expected)
     with pytest.raises(ImageReadError, match=f"Cannot read image {colour_jpeg}"):
         train[SampleKey(0, 11)]
+
+
+def test_padding_fill_is_the_value_of_the_padded_border():
+    image = np.full((8, 6, 3), 200, dtype=np.uint8)
+    crop = TrainAugmentation(padding=3, flip_prob=0.0, erasing_prob=0.0, padding_fill=127)
+    seen = set()
+    for seed in range(20):
+        seen |= set(np.unique(crop(image, np.random.default_rng(seed)).numpy()).tolist())
+    assert seen == {127, 200}  # the border shows the fill, never 0
+    with pytest.raises(ValueError, match="INPUT.PADDING_FILL"):
+        TrainAugmentation(padding_fill=300)
+
+
+def test_erasing_with_the_pixel_mean_matches_torchvisions_default_shape_rule():
+    """FILL pixel_mean with torchvision's area / aspect / attempts: one rectangle of a single
+    colour (the rounded mean), its area and aspect inside torchvision's ranges."""
+    from partreid.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.INPUT.RANDOM_ERASING.merge_from_list(["PROB", 1.0, "AREA_RANGE", [0.02, 0.33], "MAX_ASPECT", 3.3,
+                                              "ATTEMPTS", 10, "FILL", "pixel_mean"])
+    cfg.INPUT.PADDING = 0
+    augment = TrainAugmentation.from_config(cfg)
+    assert augment.erasing_fill == (124, 116, 104)  # round(MODEL.PIXEL_MEAN)
+    assert augment.erasing_aspect == (0.3, 3.3) and augment.erasing_attempts == 10
+    image = np.zeros((96, 32, 3), dtype=np.uint8)
+    erased = 0
+    for seed in range(30):
+        out = augment(image, np.random.default_rng(seed))
+        changed = (out != 0).any(0)
+        if not changed.any():
+            continue  # no rectangle fitted in 10 attempts: the image stays as it was
+        erased += 1
+        rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+        h, w = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+        assert int(changed.sum()) == h * w  # one solid rectangle
+        assert {tuple(out[:, r, c].tolist()) for r, c in changed.nonzero().tolist()} == {(124, 116, 104)}
+        assert 0.02 * 96 * 32 * 0.8 <= h * w <= 0.33 * 96 * 32 * 1.2 and 0.3 / 1.3 <= h / w <= 3.3 * 1.3
+    assert erased >= 20
+    cfg.INPUT.RANDOM_ERASING.FILL = "zeros"
+    with pytest.raises(ValueError, match="INPUT.RANDOM_ERASING.FILL"):
+        TrainAugmentation.from_config(cfg)
+
+
+def test_erasing_attempts_bound_how_often_a_rectangle_fits():
+    """With areas that rarely fit a tall image, 1 attempt erases less often than 100."""
+    image = np.zeros((60, 10, 3), dtype=np.uint8)
+
+    def erased_share(attempts):
+        augment = TrainAugmentation(padding=0, flip_prob=0.0, erasing_prob=1.0, erasing_area=(0.1, 0.4),
+                                    erasing_attempts=attempts, erasing_fill=(1, 1, 1))
+        return np.mean([bool(augment(image, np.random.default_rng(s)).any()) for s in range(200)])
+
+    assert erased_share(1) < 0.5 < 0.95 < erased_share(100)
+
+
+def test_resize_backends_agree_on_upscaling_and_differ_on_shrinking():
+    rng = np.random.default_rng(0)
+    stripes = np.zeros((64, 64, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: averaging gives grey, two-tap sampling does not
+    small_cv, small_pil = resize(stripes, (21, 21), "opencv"), resize(stripes, (21, 21), "pil")
+    assert small_cv.shape == small_pil.shape == (21, 21, 3)
+    assert small_pil.std() < 10  # PIL averages the stripes into grey
+    assert small_cv.std() > 50  # OpenCV's two taps alias them
+    smooth = rng.integers(0, 256, (8, 4, 3), dtype=np.uint8)
+    assert np.abs(resize(smooth, (16, 8), "pil").astype(int) - resize(smooth, (16, 8), "opencv")).max() <= 40
+    with pytest.raises(ValueError, match="INPUT.RESIZE_BACKEND"):
+        resize(stripes, (16, 16), "torch")
+
+
+def test_image_dataset_resizes_with_its_backend(tmp_path):
+    import cv2
+
+    path = str(tmp_path / "stripes.png")
+    stripes = np.zeros((64, 64, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255
+    cv2.imwrite(path, stripes)
+    items = [ReidItem(path, 0, 1, 0)]
+    pil = ReidImageDataset(items, (21, 21), resize_backend="pil")[0]["image"]
+    opencv = ReidImageDataset(items, (21, 21))[0]["image"]
+    assert torch.equal(pil.permute(1, 2, 0), torch.from_numpy(resize(stripes, (21, 21), "pil")))
+    assert not torch.equal(pil, opencv)

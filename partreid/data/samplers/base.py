@@ -1,14 +1,19 @@
-"""Identity-batch samplers organised in epochs, reproducible from any iteration.
+"""Identity-batch samplers, reproducible from any iteration.
 
-The global batch at (epoch e, iteration i of the epoch) is a pure function of (seed, e, i):
-its composition draws from `default_rng([seed, e, i, 0])` and the augmentation seeds of its
-samples from `SeedSequence([seed, e, i, 1])`. A run resumed at iteration `start_iter` thus
-sees exactly the batches (and augmentations) an uninterrupted run sees, and under DDP each
-rank takes a contiguous shard of whole identities from the same global batch.
+BatchStreamSampler is the contract: the global batch (item indices and augmentation seeds) at
+every iteration is a pure function of the seed and the iteration. A run resumed at iteration
+`start_iter` thus sees exactly the batches (and augmentations) an uninterrupted run sees, and
+under DDP each rank takes a contiguous shard of whole identities from the same global batch.
+
+IdentityBatchSampler organises the stream in epochs of `iters_per_epoch` independent batches:
+the global batch at (epoch e, iteration i of the epoch) draws its composition from
+`default_rng([seed, e, i, 0])` and the augmentation seeds of its samples from
+`SeedSequence([seed, e, i, 1])`. A sampler whose epoch is one pass over its data derives its
+batches from the pass instead (cross_modality_pass.py).
 """
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -21,9 +26,10 @@ _COMPOSITION_STREAM = 0
 _AUGMENTATION_STREAM = 1
 
 
-class IdentityBatchSampler(ABC):
-    """Base of the P x K samplers: subclasses choose the usable identities and compose one
-    global batch (a list of P*K item indices, identity by identity) from a generator.
+class BatchStreamSampler(ABC):
+    """Base of the P x K samplers: an endless stream of this rank's shard of every global batch
+    (P identities x K images, identity by identity), from iteration `start_iter` on. Subclasses
+    choose the usable identities and define `global_keys_at(iteration)`.
 
     Built as `cls(cfg, items, iters_per_epoch, start_iter)` (DATALOADER.*, SEED and the process
     group) or from explicit arguments. Its errors name the config keys in both cases: the
@@ -98,13 +104,20 @@ class IdentityBatchSampler(ABC):
             world_size=comm.get_world_size(),
         )
 
+    @classmethod
+    def epoch_lengths(cls, cfg, items: Sequence[ReidItem], num_epochs: int) -> Optional[List[int]]:
+        """The length of each of the first `num_epochs` epochs when the sampler defines its own
+        epochs (DATALOADER.ITERS_PER_EPOCH 0), else None: `partreid.data.iters_per_epoch`'s rule
+        on the dataset applies."""
+        return None
+
     @abstractmethod
     def _usable_identities(self, items: Sequence[ReidItem]) -> List[int]:
         """Index the items and return the sorted pids that batches may draw."""
 
     @abstractmethod
-    def _compose(self, pids: np.ndarray, rng: np.random.Generator) -> List[int]:
-        """The item indices of a global batch for the P chosen identities `pids`."""
+    def global_keys_at(self, iteration: int) -> List[SampleKey]:
+        """Item indices and augmentation seeds of the whole (all ranks) batch at `iteration`."""
 
     @staticmethod
     def _group(items: Sequence[ReidItem], key) -> Dict:
@@ -112,6 +125,23 @@ class IdentityBatchSampler(ABC):
         for index, item in enumerate(items):
             groups[key(item)].append(index)
         return groups
+
+    def __iter__(self) -> Iterator[List[SampleKey]]:
+        shard = self.batch_size // self.world_size
+        iteration = self.start_iter
+        while True:
+            keys = self.global_keys_at(iteration)
+            yield keys[self.rank * shard : (self.rank + 1) * shard]
+            iteration += 1
+
+
+class IdentityBatchSampler(BatchStreamSampler):
+    """Epochs of `iters_per_epoch` independent batches: subclasses compose one global batch (a
+    list of P*K item indices, identity by identity) from a generator."""
+
+    @abstractmethod
+    def _compose(self, pids: np.ndarray, rng: np.random.Generator) -> List[int]:
+        """The item indices of a global batch for the P chosen identities `pids`."""
 
     @staticmethod
     def _draw(indices: List[int], count: int, rng: np.random.Generator) -> List[int]:
@@ -129,14 +159,8 @@ class IdentityBatchSampler(ABC):
         seeds = np.random.SeedSequence([self.seed, epoch, iteration, _AUGMENTATION_STREAM]).generate_state(len(indices))
         return [SampleKey(int(i), int(s)) for i, s in zip(indices, seeds)]
 
+    def global_keys_at(self, iteration: int) -> List[SampleKey]:
+        return self.global_keys(*divmod(iteration, self.iters_per_epoch))
+
     def epoch_batches(self, epoch: int) -> List[List[int]]:
         return [self.global_batch(epoch, i) for i in range(self.iters_per_epoch)]
-
-    def __iter__(self) -> Iterator[List[SampleKey]]:
-        shard = self.batch_size // self.world_size
-        iteration = self.start_iter
-        while True:
-            epoch, offset = divmod(iteration, self.iters_per_epoch)
-            keys = self.global_keys(epoch, offset)
-            yield keys[self.rank * shard : (self.rank + 1) * shard]
-            iteration += 1
