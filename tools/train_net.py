@@ -5,20 +5,26 @@
     python tools/train_net.py --config-file CFG --resume
     python tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth
     python tools/train_net.py --config-file CFG --num-gpus 4        # or: torchrun --nproc_per_node 4 ...
+    python tools/train_net.py --config-file CFG --print-recipe      # the recipe card, no training
 """
 import logging
 
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
+from partreid.engine.recipe import recipe_card
 
 logger = logging.getLogger("partreid.train_net")
 
 
 def main(args):
     cfg = setup_cfg(args.config_file, args.opts, freeze=False)
+    if getattr(args, "print_recipe", False):
+        print(recipe_card(cfg, args.config_file, args.opts))
+        return None
     default_setup(cfg, args)
     if args.eval_only:
         return DefaultTrainer.evaluate_weights(cfg)
     cfg.freeze()
+    logger.info(recipe_card(cfg, args.config_file, args.opts))
     trainer = DefaultTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()

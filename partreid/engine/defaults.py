@@ -86,6 +86,9 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
     parser.add_argument("--config-file", required=True, metavar="FILE", help="YAML config")
     parser.add_argument("--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint if it exists")
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS and exit")
+    parser.add_argument("--print-recipe", action="store_true",
+                        help="print the recipe card (epochs, iterations, LR steps, losses, augmentation, sampler, "
+                             "evaluation, each with its source) and exit without training")
     parser.add_argument("--num-gpus", type=int, default=1,
                         help="processes to launch on this machine (one per GPU; gloo processes on the CPU when "
                              "there is no GPU)")
@@ -137,8 +140,8 @@ class DefaultTrainer:
     `build_hooks` or `test`, and keeps the rest. `last_eval_results` holds the latest
     evaluation.
 
-    The run's length is fixed here once: iterations per epoch come from
-    `partreid.data.iters_per_epoch` and every epoch-valued key goes through an
+    The run's length is fixed here once: the epochs' lengths come from
+    `partreid.data.epoch_lengths` and every epoch-valued key goes through an
     EpochSchedule; the log states iterations/epoch, total iterations and images seen.
     """
 

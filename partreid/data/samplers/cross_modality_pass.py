@@ -144,6 +144,9 @@ class CrossModalityPassSampler(BatchStreamSampler):
                 raise ValueError(f"MPANet's length estimate gives no full batch of {num_identities}x{num_instances} "
                                  f"on {len(items)} training images; set DATALOADER.ITERS_PER_EPOCH")
             return [estimate] * num_epochs
+        if cfg.SEED < 0:
+            raise ValueError("CrossModalityPassSampler sizes its epochs from SEED, which is drawn at run time when "
+                             f"negative (SEED={cfg.SEED}); set SEED >= 0 to size them before training")
         counts = [n for n in cls._block_counts(items, num_instances).values() if n > 0]
         lengths = [cls.pass_length(counts, num_identities, cfg.SEED, q) for q in range(num_epochs)]
         if min(lengths, default=0) < 1:

@@ -19,6 +19,9 @@ class PartMixContrastiveLoss(nn.Module):
     one mined positive (an anchor with none has no term; with no negative its term is 0).
     Masked-out slots (fewer candidates than requested) are left out of both sums."""
 
+    # It acts only on mixed samples, so it starts with the mixer (read by the recipe card).
+    ACTIVE_WITH_MIXER = True
+
     @configurable
     def __init__(self, *, weight: float = 0.5, temperature: float = 0.1, cont_feature: str = "bn"):
         """
@@ -71,6 +74,9 @@ class PartMixContrastiveLoss(nn.Module):
 class PartMixAuxIDLoss(nn.Module):
     """L_aid: cross-entropy of the identity classifier C on the BN-necked mined positives, with
     the anchor's identity (a positive keeps it); averaged over the valid positives."""
+
+    # It acts only on mixed samples, so it starts with the mixer (read by the recipe card).
+    ACTIVE_WITH_MIXER = True
 
     @configurable
     def __init__(self, *, weight: float = 0.5):
