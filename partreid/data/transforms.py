@@ -69,7 +69,7 @@ def resize(image: np.ndarray, size_hw: Sequence[int], backend: str = "opencv") -
     if image.shape[:2] == (height, width):
         return image
     if backend == "pil":
-        return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+        return np.array(Image.fromarray(image).resize((width, height), Image.BILINEAR))
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 

@@ -13,7 +13,7 @@ import partmix
 from partreid.config import ArgumentError, config_arguments, configurable, get_cfg
 from partreid.data import DATASET_REGISTRY, INFRARED, SAMPLER_REGISTRY, VISIBLE, ReidDataset, ReidItem
 from partreid.data.datasets import LLCM, SYSUMM01, RegDB, SynthVI, SynthVIVal
-from partreid.data.samplers import CrossModalitySampler, IdentitySampler
+from partreid.data.samplers import CrossModalityPassSampler, CrossModalitySampler, IdentitySampler
 from partreid.evaluation import (
     EVALUATOR_REGISTRY,
     LLCMEvaluator,
@@ -96,7 +96,8 @@ EVALUATORS = {
     "RegDBEvaluator": (RegDBEvaluator, dict(directions=["thermal_to_visible"])),
     "LLCMEvaluator": (LLCMEvaluator, dict(directions=["visible_to_infrared"], vis_to_ir_as_released=False)),
 }
-SAMPLERS = {"CrossModalitySampler": CrossModalitySampler, "IdentitySampler": IdentitySampler}
+SAMPLERS = {"CrossModalitySampler": CrossModalitySampler, "CrossModalityPassSampler": CrossModalityPassSampler,
+            "IdentitySampler": IdentitySampler}
 SAMPLING = dict(num_identities=2, num_instances=2, seed=SEED)
 
 
