@@ -111,7 +111,9 @@ def _diagnostics_line(iteration: int, stats: dict, module: str) -> str:
         f"PartMix diagnostics, iter {iteration + 1}: entropy pos {fmt('entropy_pos')} "
         f"(random {fmt('entropy_random_pos')}) neg {fmt('entropy_neg')} (random {fmt('entropy_random_neg')}); "
         f"cosine pos {fmt('cosine_pos')} neg {fmt('cosine_neg')}; near-copies {fmt('near_copy_share', '.1%')}; "
-        f"swapped slots pos {slots('pos')} neg {slots('neg')}"
+        f"swapped slots pos {slots('pos')} neg {slots('neg')}; same-modality donors pos "
+        f"{fmt('pos_intra_share', '.0%')} (of allowed {fmt('pos_intra_share_allowed', '.0%')}) neg "
+        f"{fmt('neg_intra_share', '.0%')} (of allowed {fmt('neg_intra_share_allowed', '.0%')})"
     )
     if "gradnorm_id" in stats or "gradnorm_mix" in stats:
         line += (

@@ -172,7 +172,11 @@ class PartMix(Mixer):
           space of the contrastive loss (PARTMIX.CONT_FEATURE); near_copy_share: the share of
           mined positives whose cosine exceeds NEAR_COPY_COSINE (almost the anchor itself);
         * swap_pos_slot{m} / swap_neg_slot{m}: the share of mined positives / negatives whose
-          part slot m came from the donor.
+          part slot m came from the donor;
+        * pos_intra_share / neg_intra_share: the share of mined positives / negatives whose donor
+          has the anchor's modality (the rest are inter-modality mixes); pos_intra_share_allowed /
+          neg_intra_share_allowed: the same over every allowed candidate, what mining without a
+          preference for either would give.
         Averages run over the valid (mask True) mined samples; a kind with none is left out."""
         parts, global_desc = outputs["part_descriptors"].detach().float(), outputs["global_descriptor"].detach().float()
         n, m, _ = parts.shape
@@ -187,6 +191,8 @@ class PartMix(Mixer):
         suffix = "_bn" if self.cont_feature == "bn" else ""
         anchors = outputs["bn_descriptors" if suffix else "descriptors"].detach().float()[:, None, :]
         rows = torch.arange(n, device=parts.device)[:, None]
+        modalities = outputs["modalities"]
+        same_modality = modalities[:, None] == modalities[None, :]  # (anchor, donor)
         stats = {}
         for kind, pairs, name in (("pos", pos_pairs, "positive"), ("neg", neg_pairs, "negative")):
             index, valid = outputs[f"partmix_{name}_index"], outputs[f"partmix_{name}_mask"]
@@ -202,6 +208,9 @@ class PartMix(Mixer):
                 stats["near_copy_share"] = (cosine > NEAR_COPY_COSINE).float().mean().item()
             swapped = swap[rows, index // m, index % m][valid].float().mean(dim=0)  # (M,)
             stats.update({f"swap_{kind}_slot{slot}": value.item() for slot, value in enumerate(swapped)})
+            intra = same_modality.gather(1, index // m)[valid].float()
+            stats[f"{kind}_intra_share"] = intra.mean().item()
+            stats[f"{kind}_intra_share_allowed"] = (same_modality & pairs).sum().item() / max(1, pairs.sum().item())
         return stats
 
     def _candidate_scores(self, parts, global_desc, swap, scale, shift, model) -> torch.Tensor:

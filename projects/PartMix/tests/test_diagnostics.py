@@ -102,3 +102,28 @@ def test_training_is_bitwise_the_same_with_and_without_diagnostics():
 def test_an_unknown_diagnostics_module_is_named():
     with pytest.raises(ValueError, match="PARTMIX.DIAGNOSTICS_MODULE='backbone.layer9'"):
         _model(**{"PARTMIX.DIAGNOSTICS_MODULE": "backbone.layer9"})
+
+
+@pytest.mark.parametrize("inter, intra", [(True, True), (True, False), (False, True)])
+def test_intra_modality_share_of_the_mined_samples(inter, intra):
+    model, cfg = _model(**{"PARTMIX.INTER": inter, "PARTMIX.INTRA": intra})
+    batch = toy_training_batch(cfg.MODEL.MIXER.START_EPOCH, 0)
+    with torch.no_grad():
+        outputs = model.training_outputs(model.preprocess(batch["images"]), batch)
+    stats = model.mixer.statistics(outputs, model)
+    num_parts = cfg.MODEL.PART_HEAD.NUM_PARTS
+    modalities, targets = batch["modalities"], batch["targets"]
+    n = len(targets)
+    for kind, name in (("pos", "positive"), ("neg", "negative")):
+        index, valid = outputs[f"partmix_{name}_index"], outputs[f"partmix_{name}_mask"]
+        same = [modalities[i] == modalities[index[i, t] // num_parts]
+                for i in range(n) for t in range(index.shape[1]) if valid[i, t]]
+        assert stats[f"{kind}_intra_share"] == pytest.approx(sum(same).item() / len(same))
+        allowed = [modalities[i] == modalities[j] for i in range(n) for j in range(n)
+                   if (targets[i] == targets[j]) == (kind == "pos") and i != j
+                   and (inter if modalities[i] != modalities[j] else intra)]
+        assert stats[f"{kind}_intra_share_allowed"] == pytest.approx(sum(allowed).item() / len(allowed))
+        if not intra:
+            assert stats[f"{kind}_intra_share"] == 0.0
+        if not inter:
+            assert stats[f"{kind}_intra_share"] == 1.0
