@@ -281,9 +281,10 @@ _C.DATALOADER.NUM_INSTANCES = 8
 _C.DATALOADER.ITERS_PER_EPOCH = 0
 # CrossModalityPassSampler (MPANet's sampler) with ITERS_PER_EPOCH 0: "pass" makes every epoch
 # one pass of the sampler, each pass its own length, computed from SEED before training (MPANet
-# under pytorch-ignite 0.2.1); "length_estimate" makes every epoch MPANet's estimate of the pass
-# length, the passes running on across epoch ends (MPANet under pytorch-ignite >= 0.4, about half
-# the training on SYSU-MM01; MPANet's issue #11).
+# under pytorch-ignite 0.2.1, its README's version); "length_estimate" makes every epoch MPANet's
+# estimate of the pass length, the passes running on across epoch ends (MPANet under later ignite
+# versions, which take len(loader) before the first pass: about half the training on SYSU-MM01,
+# MPANet's issue #11).
 _C.DATALOADER.PASS_EPOCH = "pass"
 _C.DATALOADER.NUM_WORKERS = 4
 _C.DATALOADER.PIN_MEMORY = True

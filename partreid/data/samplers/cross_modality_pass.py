@@ -26,9 +26,9 @@ Where the epochs fall (DATALOADER.PASS_EPOCH; DATALOADER.ITERS_PER_EPOCH > 0 ove
   front from the seed (`epoch_lengths`); the schedule steps at the epochs' real boundaries.
 - "length_estimate": every epoch is the sampler's length before its first pass, counted as
   MPANet's `__init__` does (per identity with infrared images, max(|I|, K) rounded down to a
-  multiple of K, summed) divided by P*K. That is what pytorch-ignite >= 0.4 takes as the epoch
-  length (len(loader) at the start of the run), continuing the same pass across epochs; MPANet's
-  issue #11 traces a lower Rank-1 to it.
+  multiple of K, summed) divided by P*K. That is what later pytorch-ignite versions take as the
+  epoch length (len(loader) at the start of the run); here the stream of passes runs on across
+  epoch ends. MPANet's issue #11 traces a lower Rank-1 to that shorter training.
 """
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
