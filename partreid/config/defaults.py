@@ -117,6 +117,11 @@ _C.MODEL.CLASSIFIER = CN()
 # mean <- MOMENTUM * mean + (1 - MOMENTUM) * classifier, every training step (MPANet's
 # update_rate 0.2 on SYSU-MM01 and RegDB).
 _C.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.8
+# > 0: the EMA's rate (1 - MEAN_MOMENTUM) shrinks late in training, scaled by
+# min(1, MEAN_RATE_DECAY / (epoch + 2)) at 0-based epoch `epoch`. MPANet uses 100
+# (engine/__init__.py: min(100 / (epoch + 1), 1) with its 1-based epoch): a constant rate up to epoch
+# 98, then 0.2 x 100/101, ... down to 0.2 x 100/141 in the last of 140 epochs. 0: a constant rate.
+_C.MODEL.CLASSIFIER.MEAN_RATE_DECAY = 0.0
 
 # Losses: a list of registered LOSS names; each reads its own weight below.
 _C.MODEL.LOSSES = CN()

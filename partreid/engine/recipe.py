@@ -248,6 +248,16 @@ def _evaluation_lines(cfg, context: RecipeContext) -> List[RecipeLine]:
     return lines
 
 
+def _ema_line(cfg, schedule: EpochSchedule) -> RecipeLine:
+    c = cfg.MODEL.CLASSIFIER
+    value = f"mean modality classifiers, EMA rate {1 - c.MEAN_MOMENTUM:g}"
+    if c.MEAN_RATE_DECAY > 0:
+        first = max(0, math.ceil(c.MEAN_RATE_DECAY - 1))  # the first epoch with MEAN_RATE_DECAY / (epoch + 2) < 1
+        value += (f", x min(1, {c.MEAN_RATE_DECAY:g} / (epoch + 2)): shrinking from epoch {first} = iteration "
+                  f"{schedule.iters(first)}")
+    return RecipeLine("classifier EMA", value, ["MODEL.CLASSIFIER.MEAN_MOMENTUM", "MODEL.CLASSIFIER.MEAN_RATE_DECAY"])
+
+
 def core_lines(cfg, context: RecipeContext) -> List[RecipeLine]:
     schedule = context.schedule
     batch = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES
@@ -271,8 +281,7 @@ def core_lines(cfg, context: RecipeContext) -> List[RecipeLine]:
                    ["DATALOADER.SAMPLER", "DATALOADER.NUM_IDENTITIES", "DATALOADER.NUM_INSTANCES"]),
         _lr_line(cfg, schedule),
         *_loss_lines(cfg, schedule),
-        RecipeLine("classifier EMA", f"mean modality classifiers with momentum {cfg.MODEL.CLASSIFIER.MEAN_MOMENTUM:g}",
-                   ["MODEL.CLASSIFIER.MEAN_MOMENTUM"]),
+        _ema_line(cfg, schedule),
         RecipeLine("mixer", mixer_value, ["MODEL.MIXER.NAME", "MODEL.MIXER.START_EPOCH", "MODEL.MIXER.PROB"]),
         RecipeLine("model", f"{cfg.MODEL.META_ARCHITECTURE}: {backbone.NAME}-{backbone.DEPTH} last stride "
                    f"{backbone.LAST_STRIDE}, modality alleviation after stages {_fmt(list(backbone.MODALITY_ALLEVIATION))}, "

@@ -176,3 +176,23 @@ def test_detach_maps_names_losses_of_the_model_and_needs_a_pooling_head(tiny_cfg
     tiny_cfg.MODEL.PART_HEAD.NAME = "Stripes"
     with pytest.raises(ValueError, match="MODEL.LOSSES.DETACH_MAPS.*Stripes has no pool"):
         build_model(tiny_cfg)
+
+
+def test_mean_classifier_rate_shrinks_late_as_mpanet(tiny_cfg, tiny_batch):
+    """MEAN_RATE_DECAY 100: MPANet's rate 0.2 x min(1, 100 / (1-based epoch + 1)) at each epoch."""
+    tiny_cfg.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.8
+    tiny_cfg.MODEL.CLASSIFIER.MEAN_RATE_DECAY = 100.0
+    model = build_model(tiny_cfg).train()
+    for epoch in (0, 50, 98, 99, 119, 139):
+        mpanet_epoch = epoch + 1  # ignite counts epochs from 1
+        assert model.mean_rate(epoch) == pytest.approx(min(100 / (mpanet_epoch + 1), 1.0) * 0.2)
+    with torch.no_grad():
+        model.classifier_visible.weight.add_(1.0)
+    before = model.mean_classifier_visible.clone()
+    current = model.classifier_visible.weight.detach().clone()
+    model.training_outputs(model.preprocess(tiny_batch["images"]), {**tiny_batch, "epoch": 139})
+    rate = 0.2 * 100 / 141
+    torch.testing.assert_close(model.mean_classifier_visible, (1 - rate) * before + rate * current)
+    tiny_cfg.MODEL.CLASSIFIER.MEAN_RATE_DECAY = -1.0
+    with pytest.raises(ValueError, match="MODEL.CLASSIFIER.MEAN_RATE_DECAY"):
+        build_model(tiny_cfg)

@@ -42,6 +42,7 @@ class PartBaseline(nn.Module):
         pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
         pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
         mean_momentum: float = 0.8,
+        mean_rate_decay: float = 0.0,
         channels_last: bool = True,
         mixer_start_epoch: int = 0,
         mixer_prob: float = 1.0,
@@ -64,6 +65,9 @@ class PartBaseline(nn.Module):
                 part head with maps and a `pool(maps, features)` method (PartDetector).
             pixel_mean, pixel_std: per-channel (RGB) statistics of the 0..255 input images.
             mean_momentum: momentum of the EMA mean modality classifiers, in [0, 1].
+            mean_rate_decay: > 0: the EMA's rate (1 - mean_momentum) is scaled by
+                min(1, mean_rate_decay / (epoch + 2)) at 0-based `epoch` (MPANet: 100, so the rate
+                shrinks from epoch 99 on); 0: a constant rate.
             channels_last: run the backbone in channels_last memory format.
             mixer_start_epoch: epoch from which the mixer acts.
             mixer_prob: probability that the mixer acts on a batch.
@@ -80,6 +84,9 @@ class PartBaseline(nn.Module):
                                 value=num_classes)
         if not 0.0 <= mean_momentum <= 1.0:
             raise ArgumentError("{mean_momentum}={value!r}: expected a value in [0, 1]", value=mean_momentum)
+        if mean_rate_decay < 0:
+            raise ArgumentError("{mean_rate_decay}={value!r}: expected 0 (off) or a number of epochs > 0",
+                                value=mean_rate_decay)
         if len(pixel_mean) != 3 or len(pixel_std) != 3:
             raise ArgumentError(
                 "{pixel_mean}={mean} / {pixel_std}={std}: expected 3 values each (RGB, 0..255 scale)",
@@ -102,6 +109,7 @@ class PartBaseline(nn.Module):
                 raise ArgumentError("{num_parts} is None and the part head has no num_parts attribute to read it from")
             num_parts = part_head.num_parts
         self.mean_momentum = mean_momentum
+        self.mean_rate_decay = mean_rate_decay
         self.channels_last = channels_last
         self.mixer_start_epoch = mixer_start_epoch
         self.mixer_prob = mixer_prob
@@ -150,6 +158,7 @@ class PartBaseline(nn.Module):
             "pixel_mean": "MODEL.PIXEL_MEAN",
             "pixel_std": "MODEL.PIXEL_STD",
             "mean_momentum": "MODEL.CLASSIFIER.MEAN_MOMENTUM",
+            "mean_rate_decay": "MODEL.CLASSIFIER.MEAN_RATE_DECAY",
             "channels_last": "MODEL.CHANNELS_LAST",
             "mixer_start_epoch": "MODEL.MIXER.START_EPOCH",
             "mixer_prob": "MODEL.MIXER.PROB",
@@ -224,7 +233,7 @@ class PartBaseline(nn.Module):
         mixed_targets = captured.get("mixed_targets", mixed_targets)
 
         bn_descriptors = self.bn_neck(outputs["descriptors"])
-        self._update_mean_classifiers()
+        self._update_mean_classifiers(batch["epoch"])
         with torch.no_grad():
             mean_logits_visible = F.linear(bn_descriptors, self.mean_classifier_visible)
             mean_logits_infrared = F.linear(bn_descriptors, self.mean_classifier_infrared)
@@ -340,13 +349,20 @@ class PartBaseline(nn.Module):
             return None
         return self.mixer
 
+    def mean_rate(self, epoch: int) -> float:
+        """The EMA rate r of the mean classifiers at 0-based `epoch` (see `mean_rate_decay`)."""
+        rate = 1.0 - self.mean_momentum
+        if self.mean_rate_decay > 0:
+            rate *= min(1.0, self.mean_rate_decay / (epoch + 2))
+        return rate
+
     @torch.no_grad()
-    def _update_mean_classifiers(self) -> None:
-        """mean <- m * mean + (1 - m) * current, once per training step, before the mean
-        classifiers are used (MPANet's order)."""
-        m = self.mean_momentum
-        self.mean_classifier_visible.mul_(m).add_(self.classifier_visible.weight.detach(), alpha=1 - m)
-        self.mean_classifier_infrared.mul_(m).add_(self.classifier_infrared.weight.detach(), alpha=1 - m)
+    def _update_mean_classifiers(self, epoch: int) -> None:
+        """mean <- (1 - r) * mean + r * current (r = `mean_rate(epoch)`), once per training step,
+        before the mean classifiers are used (MPANet's order)."""
+        rate = self.mean_rate(epoch)
+        self.mean_classifier_visible.mul_(1 - rate).add_(self.classifier_visible.weight.detach(), alpha=rate)
+        self.mean_classifier_infrared.mul_(1 - rate).add_(self.classifier_infrared.weight.detach(), alpha=rate)
 
     @torch.no_grad()
     def extract(self, images: torch.Tensor) -> dict:
