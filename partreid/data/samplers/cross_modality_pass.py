@@ -30,6 +30,7 @@ Where the epochs fall (DATALOADER.PASS_EPOCH; DATALOADER.ITERS_PER_EPOCH > 0 ove
   epoch length (len(loader) at the start of the run); here the stream of passes runs on across
   epoch ends. MPANet's issue #11 traces a lower Rank-1 to that shorter training.
 """
+import functools
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -79,6 +80,11 @@ def length_estimate(infrared_counts: Sequence[int], num_identities: int, num_ins
     over the batch size, rounded down (its loader drops the last partial batch)."""
     images = sum(max(n, num_instances) - max(n, num_instances) % num_instances for n in infrared_counts if n > 0)
     return images // (num_identities * num_instances)
+
+
+@functools.lru_cache(maxsize=65536)
+def _pass_length(block_counts: Tuple[int, ...], num_identities: int, seed: int, pass_index: int) -> int:
+    return len(pass_order(block_counts, num_identities, np.random.default_rng([seed, pass_index, _ORDER_STREAM])))
 
 
 @SAMPLER_REGISTRY.register()
@@ -156,8 +162,9 @@ class CrossModalityPassSampler(BatchStreamSampler):
 
     @staticmethod
     def pass_length(block_counts: Sequence[int], num_identities: int, seed: int, pass_index: int) -> int:
-        """Batches in pass `pass_index`: it depends on the identity draws only."""
-        return len(pass_order(block_counts, num_identities, np.random.default_rng([seed, pass_index, _ORDER_STREAM])))
+        """Batches in pass `pass_index`: it depends on the identity draws only. Remembered, since
+        the trainer, every loader and the recipe card ask for the same passes."""
+        return _pass_length(tuple(int(n) for n in block_counts), int(num_identities), int(seed), int(pass_index))
 
     def _blocks(self, pid: int, rng: np.random.Generator) -> List[List[int]]:
         """Rule 1 for one identity: its blocks of K item indices, infrared and visible in turn."""

@@ -34,3 +34,9 @@ def test_partmix_trains_and_evaluates(tmp_path):
     evals = [r for r in rows if "eval/all_search_1shot/mAP" in r]
     assert len(evals) == 1 and 0 < evals[0]["eval/all_search_1shot/mAP"] <= 100
     assert "Rank-1" in proc.stdout
+    with open(os.path.join(out, "log.txt")) as f:
+        log = f.read()
+    # the run's log holds the recipe card before the first training step, with the run's numbers
+    card = log.index("Recipe card of")
+    assert card < log.index("Starting training")
+    assert "- length: 6 epochs = 12 iterations" in log[card:] and "- PartMix warm-up: " in log[card:]
