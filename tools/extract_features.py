@@ -40,6 +40,7 @@ def main(argv=None):
         batch_size=args.batch_size or cfg.TEST.IMS_PER_BATCH,
         chunk_size=args.chunk_size,
         decoder=cfg.INPUT.DECODER,
+        resize_backend=cfg.INPUT.RESIZE_BACKEND,
         num_workers=args.num_workers if args.num_workers >= 0 else cfg.DATALOADER.NUM_WORKERS,
         flip=cfg.TEST.FLIP_FEATURES,
         flip_fusion=cfg.TEST.FLIP_FUSION,

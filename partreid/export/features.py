@@ -61,14 +61,15 @@ def list_images(source: str) -> List[str]:
 class _ImageFiles(Dataset):
     """uint8 (3,H,W) tensors of image files, decoded and resized as the test loader does."""
 
-    def __init__(self, paths: Sequence[str], size_hw: Sequence[int], decoder: str):
+    def __init__(self, paths: Sequence[str], size_hw: Sequence[int], decoder: str, resize_backend: str = "opencv"):
         self.paths, self.size_hw, self.decoder = list(paths), tuple(size_hw), decoder
+        self.resize_backend = resize_backend
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return to_chw_tensor(resize(read_image(self.paths[index], self.decoder), self.size_hw))
+        return to_chw_tensor(resize(read_image(self.paths[index], self.decoder), self.size_hw, self.resize_backend))
 
 
 def _chunk_dir(output: str) -> str:
@@ -122,6 +123,7 @@ def extract_features(
     batch_size: int = 128,
     chunk_size: int = 4096,
     decoder: str = "opencv",
+    resize_backend: str = "opencv",
     num_workers: int = 0,
     flip: bool = False,
     flip_fusion: str = "mean",
@@ -150,7 +152,7 @@ def extract_features(
     try:
         for i in todo:
             chunk_paths = paths[i * chunk_size:(i + 1) * chunk_size]
-            loader = DataLoader(_ImageFiles(chunk_paths, size_hw, decoder), batch_size=batch_size,
+            loader = DataLoader(_ImageFiles(chunk_paths, size_hw, decoder, resize_backend), batch_size=batch_size,
                                 num_workers=num_workers, pin_memory=torch.cuda.is_available())
             parts = []
             for images in loader:
