@@ -20,7 +20,7 @@ RECIPE_LINE_REGISTRY (`context` holds the dataset and the EpochSchedule).
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import yaml
@@ -61,7 +61,6 @@ class RecipeContext:
     dataset: object
     schedule: EpochSchedule
     test_dataset: object = None
-    extra: Dict[str, object] = field(default_factory=dict)
 
 
 def build_epoch_schedule(cfg, dataset) -> EpochSchedule:

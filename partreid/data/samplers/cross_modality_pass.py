@@ -39,7 +39,7 @@ import numpy as np
 from ...config.configurable import configurable
 from ..build import SAMPLER_REGISTRY
 from ..common import SampleKey
-from ..datasets.base import INFRARED, VISIBLE, ReidItem
+from ..datasets.base import INFRARED, ReidItem
 from .base import BatchStreamSampler
 
 logger = logging.getLogger(__name__)
