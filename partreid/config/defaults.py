@@ -14,7 +14,7 @@ _C = CN()
 
 # Config format version; bumped when a key is renamed or its meaning changes, and
 # old files are upgraded in `partreid.config.config.upgrade_config`.
-_C.VERSION = 2
+_C.VERSION = 3
 
 # Python modules imported before the rest of the config is merged, so that a method
 # project can register its components and add its keys (e.g. ["partmix"]). A module may
@@ -265,7 +265,6 @@ _C.DATALOADER.NUM_INSTANCES = 8
 _C.DATALOADER.ITERS_PER_EPOCH = 0
 _C.DATALOADER.NUM_WORKERS = 4
 _C.DATALOADER.PIN_MEMORY = True
-_C.DATALOADER.PERSISTENT_WORKERS = True
 
 # -----------------------------------------------------------------------------
 # Solver

@@ -1,6 +1,7 @@
 """What a training script needs: argument parser, config set-up, and the DefaultTrainer
 that wires data, model, optimizer, schedule, checkpoints, evaluation and writers."""
 import argparse
+import functools
 import json
 import logging
 import os
@@ -173,7 +174,7 @@ class DefaultTrainer:
             logger.info(f"Mixed precision: {amp_dtype}" + (" with a gradient scaler" if needs_scaler else ""))
         self.trainer = SimpleTrainer(
             self.model,
-            lambda start_iter: self.build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
+            self._train_loader_factory(),
             self.optimizer,
             seed=cfg.SEED,
             rank=comm.get_rank(),
@@ -188,6 +189,12 @@ class DefaultTrainer:
         self.start_iter = 0
         self.max_iter = self.schedule.max_iter
         self.trainer.register_hooks(self.build_hooks())
+
+    def _train_loader_factory(self):
+        """start_iter -> training loader, for the trainer and precise BN. It holds the config
+        and the dataset, not this trainer: a reference back to it from the SimpleTrainer it owns
+        would make a cycle that only a garbage collection frees."""
+        return functools.partial(self.build_train_loader, self.cfg, self.train_dataset)
 
     @classmethod
     def build_train_dataset(cls, cfg):
@@ -275,7 +282,7 @@ class DefaultTrainer:
         if cfg.TEST.PRECISE_BN.ENABLED:
             precise_bn = hooks.PreciseBN(
                 eval_period, self.plain_model, _bn_forward(self.plain_model),
-                lambda start_iter: self.build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
+                self._train_loader_factory(),
                 cfg.TEST.PRECISE_BN.NUM_ITER,
             )
         images_per_iter = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES

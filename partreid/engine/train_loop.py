@@ -8,6 +8,7 @@ from typing import List
 
 import torch
 
+from ..data.shutdown import close_loader_iterator
 from ..utils.events import EventStorage
 
 logger = logging.getLogger(__name__)
@@ -136,8 +137,15 @@ class SimpleTrainer(TrainerBase):
         self.epoch_of = epoch_of
 
     def train(self, start_iter: int, max_iter: int):
+        """Train, then shut the loader's workers down however training ended (done, an
+        exception, KeyboardInterrupt): an endless loader is never exhausted, so nothing else
+        would stop them before a garbage collection."""
         self._data_iter = iter(self._data_loader_fn(start_iter))
-        super().train(start_iter, max_iter)
+        try:
+            super().train(start_iter, max_iter)
+        finally:
+            iterator, self._data_iter = self._data_iter, None
+            close_loader_iterator(iterator)
 
     def step_seed(self, iteration: int) -> int:
         return (self.seed * 1_000_003 + iteration * 1_009 + self.rank) % (2**63 - 1)
