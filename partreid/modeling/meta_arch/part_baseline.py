@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ...config.configurable import ArgumentError, config_arguments, configurable
 from ...utils.events import get_event_storage, has_event_storage
+from ...utils.precision import full_precision
 from ..backbone import build_backbone
 from ..losses import build_losses
 from ..mixers import Mixer, NoMix, build_mixer
@@ -291,7 +292,9 @@ class PartBaseline(nn.Module):
         terms = {}
         detached = self._with_detached_maps(outputs) if any(self.detach_maps_for) else None
         for loss, sees_detached in zip(self.losses, self.detach_maps_for):
-            for name, value in loss(detached if sees_detached else outputs, batch).items():
+            with full_precision(self.device):  # every loss computes and reduces in float32 under autocast
+                loss_terms = loss(detached if sees_detached else outputs, batch)
+            for name, value in loss_terms.items():
                 if name in terms:
                     raise KeyError(f"Loss term '{name}' is returned by two of the model's losses (MODEL.LOSSES.NAMES)")
                 terms[name] = value

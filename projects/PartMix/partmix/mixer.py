@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from partreid.config.configurable import ArgumentError, config_arguments, configurable
 from partreid.modeling.mixers.base import Mixer
 from partreid.modeling.mixers.build import MIXER_REGISTRY
+from partreid.utils.precision import full_precision
 
 from .mining import (
     MIX_GLOBAL_CHOICES,
@@ -136,7 +137,7 @@ class PartMix(Mixer):
         parts, global_desc = outputs["part_descriptors"], outputs["global_descriptor"]
         n, m, _ = parts.shape
         mean, var = bn_statistics(model.bn_neck, outputs["descriptors"])
-        with torch.no_grad():
+        with torch.no_grad(), full_precision(parts):  # ranked scores: low precision would reorder them
             scale, shift = bn_affine(model.bn_neck, mean, var)
             swap = random_part_swaps(n, m, self.num_swap, self.generator, parts.device)
             pos_pairs, neg_pairs = candidate_masks(outputs["targets"], outputs["modalities"], self.inter, self.intra)
@@ -174,6 +175,10 @@ class PartMix(Mixer):
         * swap_pos_slot{m} / swap_neg_slot{m}: the share of mined positives / negatives whose
           part slot m came from the donor.
         Averages run over the valid (mask True) mined samples; a kind with none is left out."""
+        with full_precision(outputs["part_descriptors"]):
+            return self._statistics(outputs, model)
+
+    def _statistics(self, outputs: dict, model) -> Dict[str, float]:
         parts, global_desc = outputs["part_descriptors"].detach().float(), outputs["global_descriptor"].detach().float()
         n, m, _ = parts.shape
         swap = outputs["partmix_swap"]
