@@ -110,6 +110,8 @@ def default_setup(cfg, args=None):
     comm.synchronize()
     setup_logger(out, distributed_rank=rank)
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    # before collect_env_info, which starts CUDA: cuBLAS's workspace must be set before that
+    logger.info(configure_determinism(cfg.DETERMINISTIC, cfg.CUDNN_BENCHMARK, resolve_device(cfg).type))
     logger.info("Environment info:\n" + collect_env_info())
     if args is not None:
         logger.info(f"Command line arguments: {args}")
@@ -125,7 +127,6 @@ def default_setup(cfg, args=None):
         cfg.SEED = seed
         cfg.freeze()
     logger.info(f"Using seed {seed}" + (" (drawn at random; set SEED to reproduce)" if cfg.SEED != seed else ""))
-    logger.info(configure_determinism(cfg.DETERMINISTIC, cfg.CUDNN_BENCHMARK, resolve_device(cfg).type))
     return cfg
 
 
