@@ -308,7 +308,9 @@ _C.SOLVER.CLIP_GRAD_NORM = 0.0
 # Checkpoint period in epochs, and how many periodic checkpoints to keep.
 _C.SOLVER.CHECKPOINT_PERIOD = 10
 _C.SOLVER.MAX_TO_KEEP = 3
-# Console/metrics.json logging period in iterations.
+# Console/metrics.json logging period in iterations. Loss values are read back from the device
+# only then, and the loss is checked for NaN/inf then (and before every checkpoint): a step in
+# between costs no host sync, and a non-finite loss stops training within one period.
 _C.SOLVER.LOG_PERIOD = 20
 
 _C.SOLVER.AMP = CN()

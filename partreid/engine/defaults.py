@@ -183,6 +183,7 @@ class DefaultTrainer:
             grad_scaler=torch.amp.GradScaler("cuda") if needs_scaler else None,
             clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM,
             epoch_of=self.schedule.epoch_of,
+            check_period=cfg.SOLVER.LOG_PERIOD,
         )
         self.checkpointer = ReidCheckpointer(
             model, cfg.OUTPUT_DIR, save_to_disk=comm.is_main_process(), optimizer=self.optimizer, trainer=self.trainer

@@ -374,8 +374,8 @@ def _record_training_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> No
     """Put "train/id_acc", the percentage of the batch the identity classifier C gets right, into
     the trainer's storage (metrics.json): how far the model has fit its training identities.
     Clean batches only: an image- or feature-mixed batch has no single right label."""
-    if has_event_storage():
-        correct = (logits.argmax(dim=1) == targets).float().mean().item()
+    if has_event_storage():  # a tensor: the storage reads it back when a writer writes
+        correct = (logits.argmax(dim=1) == targets).float().mean()
         get_event_storage().put_scalar("train/id_acc", 100.0 * correct)
 
 

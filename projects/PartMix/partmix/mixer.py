@@ -19,6 +19,7 @@ from .mining import (
     materialise_candidates,
     random_part_swaps,
     select_candidates,
+    single_part_swaps,
 )
 
 MINING_CHOICES = ("entropy", "similarity", "random")
@@ -139,7 +140,8 @@ class PartMix(Mixer):
         mean, var = bn_statistics(model.bn_neck, outputs["descriptors"])
         with torch.no_grad(), full_precision(parts):  # ranked scores: low precision would reorder them
             scale, shift = bn_affine(model.bn_neck, mean, var)
-            swap = random_part_swaps(n, m, self.num_swap, self.generator, parts.device)
+            swap = (single_part_swaps(n, m, parts.device) if self.num_swap == 1  # draws nothing
+                    else random_part_swaps(n, m, self.num_swap, self.generator, parts.device))
             pos_pairs, neg_pairs = candidate_masks(outputs["targets"], outputs["modalities"], self.inter, self.intra)
             scores = self._candidate_scores(parts.detach().float(), global_desc.detach().float(), swap, scale, shift, model)
             pos_index, pos_valid = select_candidates(scores, self._flat(pos_pairs, m), self.num_pos, largest=False)
