@@ -29,7 +29,7 @@ class PartMixBaseline(PartBaseline):
     skipped in multi-process runs, where DistributedDataParallel owns the backward pass."""
 
     @configurable
-    def __init__(self, *, diagnostics_period: int = 20, diagnostics_module: str = "backbone.layer4", **kwargs):
+    def __init__(self, *, diagnostics_period: int = 0, diagnostics_module: str = "backbone.layer4", **kwargs):
         """
         Args:
             diagnostics_period: iterations between two diagnostics while PartMix runs (0 = off).
