@@ -141,3 +141,28 @@ def test_close_is_idempotent_and_accepts_single_process_iterators():
     next(stream)
     close_loader_iterator(stream)
     assert list(stream) == []
+
+
+def test_precise_bn_shuts_its_loader_down():
+    """PreciseBN builds a loader at every evaluation and reads a few batches of it: its workers
+    are stopped when the statistics are done, not left to a garbage collection."""
+    from partreid.engine.hooks import PreciseBN
+
+    class _BNModel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm1d(4)
+
+    loaders = []
+
+    def loader_fn(start_iter):
+        loaders.append(_RecordingLoader(_Images(), batch_sampler=_EndlessBatches(), num_workers=NUM_WORKERS,
+                                        collate_fn=_collate))
+        return loaders[-1]
+
+    model = _BNModel()
+    hook = PreciseBN(1, model, lambda batch: model.bn(batch["x"]), loader_fn, num_iter=2)
+    hook.trainer = type("Trainer", (), {"iter": 0, "max_iter": 1})()
+    hook.update_stats()
+    _assert_all_stopped(loaders[0].iterators[0]._workers)
+    assert model.bn.num_batches_tracked.item() > 0
