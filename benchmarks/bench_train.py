@@ -30,9 +30,11 @@ import time
 
 import torch
 from tabulate import tabulate
+from torch.utils.data import DataLoader
 
 from partreid.config import setup_cfg
 from partreid.data import build_dataset, build_test_loader, build_train_loader
+from partreid.data.shutdown import close_loader_iterator
 from partreid.engine.hooks import HookBase
 from partreid.engine.train_loop import SimpleTrainer, amp_settings
 from partreid.modeling.meta_arch.build import build_model, resolve_device
@@ -102,6 +104,35 @@ def _sync():
         torch.cuda.synchronize()
 
 
+class EventTimer(HookBase):
+    """Per-step times from CUDA events recorded on the stream around every step and read once at
+    the end, so the trainer runs unsynchronised, as in training (wall clock on the CPU)."""
+
+    def __init__(self):
+        self._marks = []
+
+    def before_step(self):
+        self._marks.append([_mark()])
+
+    def after_step(self):
+        self._marks[-1].append(_mark())
+
+    @property
+    def times(self) -> list:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+            return [start.elapsed_time(end) / 1000 for start, end in self._marks]
+        return [end - start for start, end in self._marks]
+
+
+def _mark():
+    if not torch.cuda.is_available():
+        return time.perf_counter()
+    event = torch.cuda.Event(enable_timing=True)
+    event.record()
+    return event
+
+
 def synthetic_batch(cfg, num_classes):
     """A P x K batch like the loader's (half visible, half infrared per identity), pinned on CUDA."""
     p, k = cfg.DATALOADER.NUM_IDENTITIES, cfg.DATALOADER.NUM_INSTANCES
@@ -117,8 +148,9 @@ def synthetic_batch(cfg, num_classes):
     return batch
 
 
-def time_training(cfg, data_fn, args):
-    """Median seconds per SimpleTrainer step over args.iters after args.warmup."""
+def time_training(cfg, data_fn, args, timer=None):
+    """Median seconds per SimpleTrainer step over args.iters after args.warmup, timed by `timer`
+    (a StepTimer, which synchronises around every step, by default; an EventTimer does not)."""
     seed_all_rng(0)
     model = build_model(cfg)
     device = resolve_device(cfg)
@@ -127,7 +159,7 @@ def time_training(cfg, data_fn, args):
         model = torch.compile(model)
     trainer = SimpleTrainer(model, data_fn, build_optimizer(cfg, model), seed=0, amp_dtype=amp_dtype,
                             grad_scaler=torch.amp.GradScaler("cuda") if needs_scaler else None)
-    timer = StepTimer()
+    timer = timer or StepTimer()
     trainer.register_hooks([timer])
     trainer.train(0, args.warmup + args.iters)
     return statistics.median(timer.times[args.warmup:])
@@ -143,6 +175,35 @@ def time_loader(cfg, dataset, args, batches=40):
     for _ in range(batches):
         next(loader)
     return (time.perf_counter() - start) / batches
+
+
+def time_loader_grid(cfg, dataset, workers: int, batches: int, warmup: int = 2) -> list:
+    """The training loader with `workers` workers, pin_memory x persistent_workers: one row each
+    with the seconds to the first `warmup` batches (worker start-up), ms and images/s per batch
+    after them, and the seconds its shutdown takes (partreid.data.shutdown; torch's own joins each
+    worker in turn, up to 5 s each)."""
+    base = build_train_loader(cfg, dataset)
+    rows = []
+    for pin_memory in (False, True):
+        for persistent in (False, True):
+            loader = DataLoader(base.dataset, batch_sampler=base.batch_sampler, collate_fn=base.collate_fn,
+                                num_workers=workers, pin_memory=pin_memory and torch.cuda.is_available(),
+                                persistent_workers=persistent and workers > 0)
+            start = time.perf_counter()
+            iterator = iter(loader)
+            for _ in range(warmup):
+                next(iterator)
+            started = time.perf_counter()
+            for _ in range(batches):
+                batch = next(iterator)
+            per_batch = (time.perf_counter() - started) / batches
+            closing = time.perf_counter()
+            close_loader_iterator(iterator)
+            rows.append({"pin_memory": pin_memory, "persistent_workers": persistent, "workers": workers,
+                         "first_batches_s": round(started - start, 2), "ms_per_batch": round(per_batch * 1000, 1),
+                         "images_per_s": round(len(batch["images"]) / per_batch, 1),
+                         "close_s": round(time.perf_counter() - closing, 3)})
+    return rows
 
 
 @torch.no_grad()

@@ -11,6 +11,8 @@ import logging
 
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
 from partreid.engine.recipe import recipe_card
+from partreid.modeling.meta_arch.build import resolve_device
+from partreid.utils.env import configure_cublas_workspace
 
 logger = logging.getLogger("partreid.train_net")
 
@@ -32,6 +34,9 @@ def main(args):
 
 def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
+    cfg = setup_cfg(args.config_file, args.opts)
+    if cfg.DETERMINISTIC and resolve_device(cfg).type == "cuda":
+        configure_cublas_workspace()  # launch() starts CUDA in every process; cuBLAS reads this when it starts
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                   dist_url=args.dist_url, args=(args,))
 

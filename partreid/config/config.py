@@ -9,7 +9,7 @@ from fvcore.common.config import CfgNode as _FvCfgNode
 
 logger = logging.getLogger(__name__)
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 class CfgNode(_FvCfgNode):
@@ -82,6 +82,10 @@ def upgrade_config(cfg_dict: dict, from_version: int) -> dict:
         sysu = (cfg_dict.get("TEST") or {}).get("SYSU") or {}
         if "OFFICIAL_DRAWS" in sysu:
             sysu["DRAWS"] = "official" if sysu.pop("OFFICIAL_DRAWS") else "seeded"
+    if from_version < 3:
+        # 3: DATALOADER.PERSISTENT_WORKERS is gone: the endless training loader never ends an
+        # epoch, so its workers persist anyway, and the trainer now shuts them down itself.
+        (cfg_dict.get("DATALOADER") or {}).pop("PERSISTENT_WORKERS", None)
     return cfg_dict
 
 

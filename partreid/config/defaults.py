@@ -14,7 +14,7 @@ _C = CN()
 
 # Config format version; bumped when a key is renamed or its meaning changes, and
 # old files are upgraded in `partreid.config.config.upgrade_config`.
-_C.VERSION = 2
+_C.VERSION = 3
 
 # Python modules imported before the rest of the config is merged, so that a method
 # project can register its components and add its keys (e.g. ["partmix"]). A module may
@@ -293,7 +293,6 @@ _C.DATALOADER.ITERS_PER_EPOCH = 0
 _C.DATALOADER.PASS_EPOCH = "pass"
 _C.DATALOADER.NUM_WORKERS = 4
 _C.DATALOADER.PIN_MEMORY = True
-_C.DATALOADER.PERSISTENT_WORKERS = True
 
 # -----------------------------------------------------------------------------
 # Solver
@@ -337,7 +336,9 @@ _C.SOLVER.CLIP_GRAD_NORM = 0.0
 # Checkpoint period in epochs, and how many periodic checkpoints to keep.
 _C.SOLVER.CHECKPOINT_PERIOD = 10
 _C.SOLVER.MAX_TO_KEEP = 3
-# Console/metrics.json logging period in iterations.
+# Console/metrics.json logging period in iterations. Loss values are read back from the device
+# only then, and the loss is checked for NaN/inf then (and before every checkpoint): a step in
+# between costs no host sync, and a non-finite loss stops training within one period.
 _C.SOLVER.LOG_PERIOD = 20
 
 _C.SOLVER.AMP = CN()

@@ -105,13 +105,9 @@ def build_train_loader(cfg, dataset=None, start_iter: int = 0) -> DataLoader:
         cache=cfg.INPUT.CACHE_IMAGES,
         resize_backend=cfg.INPUT.RESIZE_BACKEND,
     )
-    options = _loader_options(cfg)
-    return DataLoader(
-        images,
-        batch_sampler=sampler,
-        persistent_workers=bool(cfg.DATALOADER.PERSISTENT_WORKERS) and options["num_workers"] > 0,
-        **options,
-    )
+    # No persistent_workers: the sampler is endless, so the workers never see an epoch end; the
+    # trainer shuts them down itself when training stops (partreid.data.shutdown).
+    return DataLoader(images, batch_sampler=sampler, **_loader_options(cfg))
 
 
 def build_test_loader(cfg, dataset) -> DataLoader:

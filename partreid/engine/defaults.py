@@ -1,6 +1,7 @@
 """What a training script needs: argument parser, config set-up, and the DefaultTrainer
 that wires data, model, optimizer, schedule, checkpoints, evaluation and writers."""
 import argparse
+import functools
 import json
 import logging
 import os
@@ -112,6 +113,8 @@ def default_setup(cfg, args=None):
     comm.synchronize()
     setup_logger(out, distributed_rank=rank)
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    # before collect_env_info, which starts CUDA: cuBLAS's workspace must be set before that
+    logger.info(configure_determinism(cfg.DETERMINISTIC, cfg.CUDNN_BENCHMARK, resolve_device(cfg).type))
     logger.info("Environment info:\n" + collect_env_info())
     if args is not None:
         logger.info(f"Command line arguments: {args}")
@@ -127,7 +130,6 @@ def default_setup(cfg, args=None):
         cfg.SEED = seed
         cfg.freeze()
     logger.info(f"Using seed {seed}" + (" (drawn at random; set SEED to reproduce)" if cfg.SEED != seed else ""))
-    logger.info(configure_determinism(cfg.DETERMINISTIC, cfg.CUDNN_BENCHMARK, resolve_device(cfg).type))
     return cfg
 
 
@@ -175,7 +177,7 @@ class DefaultTrainer:
             logger.info(f"Mixed precision: {amp_dtype}" + (" with a gradient scaler" if needs_scaler else ""))
         self.trainer = SimpleTrainer(
             self.model,
-            lambda start_iter: self.build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
+            self._train_loader_factory(),
             self.optimizer,
             seed=cfg.SEED,
             rank=comm.get_rank(),
@@ -183,6 +185,7 @@ class DefaultTrainer:
             grad_scaler=torch.amp.GradScaler("cuda") if needs_scaler else None,
             clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM,
             epoch_of=self.schedule.epoch_of,
+            check_period=cfg.SOLVER.LOG_PERIOD,
         )
         self.checkpointer = ReidCheckpointer(
             model, cfg.OUTPUT_DIR, save_to_disk=comm.is_main_process(), optimizer=self.optimizer, trainer=self.trainer
@@ -190,6 +193,12 @@ class DefaultTrainer:
         self.start_iter = 0
         self.max_iter = self.schedule.max_iter
         self.trainer.register_hooks(self.build_hooks())
+
+    def _train_loader_factory(self):
+        """start_iter -> training loader, for the trainer and precise BN. It holds the config
+        and the dataset, not this trainer: a reference back to it from the SimpleTrainer it owns
+        would make a cycle that only a garbage collection frees."""
+        return functools.partial(self.build_train_loader, self.cfg, self.train_dataset)
 
     @classmethod
     def build_train_dataset(cls, cfg):
@@ -277,7 +286,7 @@ class DefaultTrainer:
         if cfg.TEST.PRECISE_BN.ENABLED:
             precise_bn = hooks.PreciseBN(
                 eval_period, self.plain_model, _bn_forward(self.plain_model),
-                lambda start_iter: self.build_train_loader(cfg, self.train_dataset, start_iter=start_iter),
+                self._train_loader_factory(),
                 cfg.TEST.PRECISE_BN.NUM_ITER,
             )
         images_per_iter = cfg.DATALOADER.NUM_IDENTITIES * cfg.DATALOADER.NUM_INSTANCES

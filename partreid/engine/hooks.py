@@ -11,6 +11,7 @@ import torch
 from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
 
 from ..checkpoint import atomic_write_bytes
+from ..data.shutdown import close_loader_iterator
 from ..evaluation.part_discovery import PART_DISCOVERY_GROUP, format_part_discovery_table
 from ..utils import comm
 from .train_loop import HookBase
@@ -264,7 +265,11 @@ class PreciseBN(HookBase):
             return
         start = time.perf_counter()
         batches = iter(self._data_loader_fn(self.trainer.iter + 1))
-        update_bn_stats(_BatchForward(self.model, self._embed), itertools.islice(batches, self.num_iter), self.num_iter)
+        try:
+            update_bn_stats(_BatchForward(self.model, self._embed), itertools.islice(batches, self.num_iter),
+                            self.num_iter)
+        finally:
+            close_loader_iterator(batches)  # an endless loader: its workers stop only when told
         logger.info(f"Precise BN: statistics of {len(get_bn_modules(self.model))} BatchNorm layers re-estimated on "
                     f"{self.num_iter} batches in {time.perf_counter() - start:.1f}s")
 

@@ -8,6 +8,7 @@ from typing import List
 
 import torch
 
+from ..data.shutdown import close_loader_iterator
 from ..utils.events import EventStorage
 
 logger = logging.getLogger(__name__)
@@ -119,11 +120,24 @@ class SimpleTrainer(TrainerBase):
     Before every step the global RNGs are re-seeded from (seed, iteration, rank), so any
     randomness drawn inside the model (mixers, dropout) is a pure function of the step:
     a resumed run repeats an uninterrupted one exactly without storing RNG streams.
+
+    A step reads nothing back from the device: the loss terms go into the storage as tensors
+    (the writers read them every LOG_PERIOD) and whether the loss is finite is checked every
+    `check_period` steps (the default trainer passes SOLVER.LOG_PERIOD), at the end of training
+    and before every checkpoint (`state_dict`), so that the first non-finite step is reported
+    with its iteration and every loss term, and no checkpoint ever holds the weights it produced.
+    The price: up to `check_period - 1` steps run after a non-finite one before training stops,
+    and an evaluation in between sees those weights (the check before the checkpoint stops the
+    run before they are saved).
     """
 
     def __init__(self, model, data_loader_fn, optimizer, *, seed: int, rank: int = 0, amp_dtype=None,
-                 grad_scaler=None, clip_grad_norm: float = 0.0, epoch_of=lambda it: 0):
+                 grad_scaler=None, clip_grad_norm: float = 0.0, epoch_of=lambda it: 0, check_period: int = 1):
         super().__init__()
+        if check_period < 1:
+            raise ValueError(f"check_period (SOLVER.LOG_PERIOD) must be >= 1, got {check_period}")
+        self.check_period = check_period
+        self._unchecked = []  # (iteration, total loss, loss terms) of the steps not yet checked, detached
         self.model = model
         self._data_loader_fn = data_loader_fn
         self._data_iter = None
@@ -136,8 +150,15 @@ class SimpleTrainer(TrainerBase):
         self.epoch_of = epoch_of
 
     def train(self, start_iter: int, max_iter: int):
+        """Train, then shut the loader's workers down however training ended (done, an
+        exception, KeyboardInterrupt): an endless loader is never exhausted, so nothing else
+        would stop them before a garbage collection."""
         self._data_iter = iter(self._data_loader_fn(start_iter))
-        super().train(start_iter, max_iter)
+        try:
+            super().train(start_iter, max_iter)
+        finally:
+            iterator, self._data_iter = self._data_iter, None
+            close_loader_iterator(iterator)
 
     def step_seed(self, iteration: int) -> int:
         return (self.seed * 1_000_003 + iteration * 1_009 + self.rank) % (2**63 - 1)
@@ -158,7 +179,7 @@ class SimpleTrainer(TrainerBase):
         if not loss_dict:
             raise RuntimeError("The model returned no loss terms; check MODEL.LOSSES.NAMES.")
         losses = sum(loss_dict.values())
-        self._check_finite(losses, loss_dict)
+        self._unchecked.append((self.iter, losses.detach(), {k: v.detach() for k, v in loss_dict.items()}))
 
         self.optimizer.zero_grad(set_to_none=True)
         if self.grad_scaler is not None:
@@ -175,20 +196,31 @@ class SimpleTrainer(TrainerBase):
             self.optimizer.step()
 
         self.storage.put_scalar("data_time", data_time)
-        self.storage.put_scalar("total_loss", losses.detach().float().item())
+        self.storage.put_scalar("total_loss", losses.detach())
         for name, value in loss_dict.items():
-            self.storage.put_scalar(name, value.detach().float().item())
+            self.storage.put_scalar(name, value.detach())
+        if (self.iter + 1) % self.check_period == 0 or self.iter == self.max_iter - 1:
+            self.check_finite()
 
-    def _check_finite(self, total, loss_dict):
-        if torch.isfinite(total).all():
+    def check_finite(self):
+        """Raise FloatingPointError if a step since the last check had a non-finite loss, naming
+        the first such step and all its loss terms: one read-back for all those steps."""
+        steps, self._unchecked = self._unchecked, []
+        if not steps:
             return
-        terms = ", ".join(f"{k}={v.detach().float().item():.6g}" for k, v in loss_dict.items())
+        finite = torch.stack([torch.isfinite(total).all() for _, total, _ in steps]).tolist()
+        if all(finite):
+            return
+        iteration, _, loss_dict = steps[finite.index(False)]
+        terms = ", ".join(f"{k}={v.float().item():.6g}" for k, v in loss_dict.items())
         raise FloatingPointError(
-            f"Loss became infinite or NaN at iteration {self.iter} (epoch {self.epoch_of(self.iter)}): {terms}. "
-            "Training stopped; the last checkpoint is intact. Try a lower SOLVER.BASE_LR or SOLVER.CLIP_GRAD_NORM."
+            f"Loss became infinite or NaN at iteration {iteration} (epoch {self.epoch_of(iteration)}): {terms}. "
+            "Training stopped; the last checkpoint is intact (checkpoints are saved only after this check). "
+            "Try a lower SOLVER.BASE_LR or SOLVER.CLIP_GRAD_NORM."
         )
 
     def state_dict(self):
+        self.check_finite()  # a checkpoint never holds the weights of a non-finite step
         state = super().state_dict()
         if self.grad_scaler is not None:
             state["grad_scaler"] = self.grad_scaler.state_dict()

@@ -22,24 +22,55 @@ def seed_all_rng(seed=None) -> int:
     return seed
 
 
+# cuBLAS's fixed workspace sizes that make its kernels deterministic (CUDA's documentation of
+# CUBLAS_WORKSPACE_CONFIG); torch refuses a cuBLAS call in deterministic mode without one.
+DETERMINISTIC_CUBLAS_WORKSPACES = (":4096:8", ":16:8")
+
+
+def configure_cublas_workspace() -> str:
+    """Put CUBLAS_WORKSPACE_CONFIG into the environment for a deterministic CUDA run, and return
+    its value. cuBLAS reads it once, when it starts (the first matrix product on the GPU), so it
+    must be set before then: this refuses when it is missing and CUDA has already started, since
+    a later value would be checked by torch but not used by cuBLAS. A valid value exported by
+    the user is kept."""
+    value = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if value in DETERMINISTIC_CUBLAS_WORKSPACES:
+        return value
+    if torch.cuda.is_initialized():
+        raise RuntimeError(
+            "DETERMINISTIC True on CUDA needs CUBLAS_WORKSPACE_CONFIG set before CUDA starts, and CUDA has already "
+            f"started in this process (CUBLAS_WORKSPACE_CONFIG is {value!r}). Export "
+            f"CUBLAS_WORKSPACE_CONFIG={DETERMINISTIC_CUBLAS_WORKSPACES[0]} before running, or call "
+            "configure_determinism (default_setup does) before anything touches the GPU."
+        )
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = DETERMINISTIC_CUBLAS_WORKSPACES[0]
+    return os.environ["CUBLAS_WORKSPACE_CONFIG"]
+
+
 def configure_determinism(deterministic: bool, cudnn_benchmark: bool, device_type: str) -> str:
     """Apply the DETERMINISTIC / CUDNN_BENCHMARK keys and return one line for the log that says
-    whether this run is reproducible bit for bit.
+    whether this run is reproducible bit for bit. Call it before anything touches the GPU.
 
-    On CUDA, deterministic mode needs cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG, read when
-    cuBLAS starts, so this runs before the model is built) and cuDNN without autotuning. On the
-    CPU the built-in models are bitwise reproducible at a fixed thread count without it: their
-    gradients avoid atomic accumulation (tests/engine/test_reproducibility.py); the key extends
-    the guarantee to any op a fork adds, and costs little on the CPU (BENCHMARKS.md)."""
+    On CUDA, deterministic mode makes every op without a deterministic CUDA kernel raise (no
+    `warn_only`: a run that cannot repeat stops instead of warning), sets cuBLAS's fixed
+    workspace (`configure_cublas_workspace`) and turns cuDNN autotuning off; the built-in models
+    replace or refuse their ops that have no deterministic CUDA backward
+    (partreid.modeling.meta_arch.build.check_deterministic_backward). On the CPU the built-in
+    models are bitwise reproducible at a fixed thread count without it: their gradients avoid
+    atomic accumulation (tests/engine/test_reproducibility.py); the key extends the guarantee to
+    any op a fork adds (a warning names an op that has no deterministic CPU kernel), and costs
+    little on the CPU (BENCHMARKS.md)."""
     if deterministic:
-        if device_type == "cuda":
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        on_cuda = device_type == "cuda"
+        workspace = configure_cublas_workspace() if on_cuda else None
+        torch.use_deterministic_algorithms(True, warn_only=not on_cuda)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        extra = (f", cuDNN deterministic without autotuning, CUBLAS_WORKSPACE_CONFIG="
-                 f"{os.environ['CUBLAS_WORKSPACE_CONFIG']}" if device_type == "cuda" else "")
-        return (f"Deterministic run: torch.use_deterministic_algorithms(True){extra}; the same config, seed and "
+        if on_cuda:
+            return ("Deterministic run: torch.use_deterministic_algorithms(True) (an op without a deterministic CUDA "
+                    f"kernel raises), cuDNN deterministic without autotuning, CUBLAS_WORKSPACE_CONFIG={workspace}; "
+                    "the same config, seed and GPU give bitwise-identical runs")
+        return (f"Deterministic run: torch.use_deterministic_algorithms(True); the same config, seed and "
                 f"thread count ({torch.get_num_threads()}) give bitwise-identical runs (an op without a "
                 "deterministic implementation logs a warning)")
     torch.use_deterministic_algorithms(False)

@@ -13,6 +13,8 @@ import statistics
 from collections import defaultdict, deque
 from typing import Dict, List
 
+import torch
+
 from .optional import missing_extra
 
 _CURRENT_STORAGE = []
@@ -38,7 +40,9 @@ class EventStorage:
         self._latest = {}  # name -> (value, iteration)
 
     def put_scalar(self, name: str, value) -> None:
-        value = float(value)
+        """`value`: a number, or a one-element tensor kept as it is (detached) and read back only
+        when a writer asks for it, so that putting a value computed on the GPU costs no host sync."""
+        value = value.detach() if torch.is_tensor(value) else float(value)
         self._history[name].append(value)
         self._latest[name] = (value, self.iter)
 
@@ -52,13 +56,13 @@ class EventStorage:
             self.put_scalar(k, v)
 
     def median(self, name: str) -> float:
-        return statistics.median(self._history[name])
+        return statistics.median(_as_float(value) for value in self._history[name])
 
     def has(self, name: str) -> bool:
         return name in self._latest
 
     def latest(self) -> dict:
-        return dict(self._latest)
+        return {name: (_as_float(value), it) for name, (value, it) in self._latest.items()}
 
     def __enter__(self):
         _CURRENT_STORAGE.append(self)
@@ -66,6 +70,11 @@ class EventStorage:
 
     def __exit__(self, *exc):
         _CURRENT_STORAGE.pop()
+
+
+def _as_float(value):
+    """A stored value as a writer shows it: tensors (put without a host sync) become floats."""
+    return float(value) if torch.is_tensor(value) else value
 
 
 def _unwritten(written: dict):

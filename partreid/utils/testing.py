@@ -1,7 +1,10 @@
-"""Helpers for tests (and users' own tests): tiny end-to-end runs of tools/train_net.py."""
+"""Helpers for tests (and users' own tests): tiny end-to-end runs of tools/train_net.py, and
+the graph breaks torch.compile would make in a training step."""
 import os
 import subprocess
 import sys
+
+import torch
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
@@ -110,3 +113,68 @@ def fake_finished_comparison_run(run_dir, config, seed, opts, results):
     for name, text in files.items():
         with open(os.path.join(run_dir, name), "w") as f:
             f.write(text)
+
+
+def training_step_graph_breaks(cfg) -> list:
+    """The reasons (one line each) of the graph breaks torch._dynamo.explain finds in a training
+    step of `cfg`'s model on 16 images of 64x32 (4 identities x 4, half visible, half infrared,
+    every mixer active), summed to the total loss, with the trainer's storage active (the model
+    records its training accuracy there). [] means torch.compile captures it in one graph."""
+    from ..modeling import build_model
+    from .events import EventStorage
+
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "images": torch.randint(0, 256, (16, 3, 64, 32), dtype=torch.uint8, generator=g),
+        "targets": torch.arange(4).repeat_interleave(4),
+        "camids": torch.tensor([1, 1, 3, 3] * 4),
+        "modalities": torch.tensor([0, 0, 1, 1] * 4),
+        "indices": torch.arange(16),
+        "epoch": 100,  # every mixer active
+        "iteration": 19,
+    }
+
+    def step(batch):
+        return sum(model(batch).values())
+
+    torch._dynamo.reset()
+    with EventStorage(0):
+        explained = torch._dynamo.explain(step)(batch)
+    return [" ".join(reason.reason.split()) for reason in explained.break_reasons]
+
+
+# The one graph break a training step of the built-in meta-architecture makes on purpose: the
+# training accuracy goes into the trainer's storage (Python state) eagerly, last in the forward.
+RECORDING_BREAK = "_record_training_accuracy"
+
+
+def compiled_training_graphs(cfg, iterations: int = 6) -> tuple:
+    """(graphs torch.compile made, train/id_acc values the storage received) over `iterations`
+    training steps of `cfg`'s model compiled with the eager backend (no code generation), on
+    batches like `training_step_graph_breaks`'s with the iteration and the epoch (every two
+    steps) moving as in training."""
+    from torch._dynamo.utils import counters
+
+    from ..modeling import build_model
+    from .events import EventStorage
+
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    compiled = torch.compile(model, backend="eager")
+    g = torch.Generator().manual_seed(0)
+    torch._dynamo.reset()
+    counters.clear()
+    accuracies = []
+    with EventStorage(0) as storage:
+        for iteration in range(iterations):
+            storage.iter = iteration
+            batch = {"images": torch.randint(0, 256, (16, 3, 64, 32), dtype=torch.uint8, generator=g),
+                     "targets": torch.arange(4).repeat_interleave(4), "camids": torch.tensor([1, 1, 3, 3] * 4),
+                     "modalities": torch.tensor([0, 0, 1, 1] * 4), "indices": torch.arange(16),
+                     "epoch": iteration // 2, "iteration": iteration}
+            sum(compiled(batch).values()).backward()
+            if storage.has("train/id_acc"):
+                accuracies.append(storage.latest()["train/id_acc"])
+    return counters["stats"]["unique_graphs"], accuracies

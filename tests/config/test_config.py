@@ -65,7 +65,15 @@ def test_version_1_sysu_official_draws_is_upgraded(tmp_path):
     for old, new in (("False", "seeded"), ("True", "official")):
         f = write(tmp_path / f"v1_{old}.yaml", f"VERSION: 1\nTEST:\n  SYSU:\n    OFFICIAL_DRAWS: {old}\n")
         cfg = setup_cfg(f)
-        assert cfg.TEST.SYSU.DRAWS == new and cfg.VERSION == 2 and "OFFICIAL_DRAWS" not in cfg.TEST.SYSU
+        assert cfg.TEST.SYSU.DRAWS == new and cfg.VERSION == 3 and "OFFICIAL_DRAWS" not in cfg.TEST.SYSU
+
+
+def test_version_2_persistent_workers_is_dropped(tmp_path):
+    """VERSION 3 removed DATALOADER.PERSISTENT_WORKERS (the trainer shuts its endless loader down
+    itself); an old run's config.yaml that sets it still loads."""
+    f = write(tmp_path / "v2.yaml", "VERSION: 2\nDATALOADER:\n  PERSISTENT_WORKERS: True\n  NUM_WORKERS: 3\n")
+    cfg = setup_cfg(f)
+    assert cfg.VERSION == 3 and cfg.DATALOADER.NUM_WORKERS == 3 and "PERSISTENT_WORKERS" not in cfg.DATALOADER
 
 
 def test_odd_override_list():

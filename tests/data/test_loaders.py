@@ -52,7 +52,6 @@ def test_train_loader_builds_its_dataset_from_config(make_sysu, cfg):
 def test_resumed_loader_reproduces_the_uninterrupted_stream(sysu, cfg, num_workers):
     cfg.DATALOADER.ITERS_PER_EPOCH = 3
     cfg.DATALOADER.NUM_WORKERS = num_workers
-    cfg.DATALOADER.PERSISTENT_WORKERS = False
     stream = take(build_train_loader(cfg, sysu), 7)
     assert_same_batches(take(build_train_loader(cfg, sysu, start_iter=4), 3), stream[4:])
     cfg.DATALOADER.NUM_WORKERS = 0 if num_workers else 2

@@ -1,6 +1,7 @@
 """Trainer, hooks and checkpoints with a toy model and an in-memory data stream."""
 import math
 import os
+import sys
 
 import pytest
 import torch
@@ -39,14 +40,14 @@ def stream(start_iter):
         i += 1
 
 
-def make(tmp_path, max_iter=12, period=4, eval_fn=None, fail_at=None):
+def make(tmp_path, max_iter=12, period=4, eval_fn=None, fail_at=None, check_period=1):
     torch.manual_seed(0)
     model = ToyModel(fail_at)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     multiplier = WarmupParamScheduler(multistep_multiplier([6], 0.1, max_iter), 0.5, 2, max_iter)
     sched = LRMultiplier(opt, multiplier, max_iter)
     schedule = EpochSchedule(iters_per_epoch=3, max_epochs=max_iter / 3)
-    trainer = SimpleTrainer(model, stream, opt, seed=7, epoch_of=schedule.epoch_of)
+    trainer = SimpleTrainer(model, stream, opt, seed=7, epoch_of=schedule.epoch_of, check_period=check_period)
     ckpt = ReidCheckpointer(model, str(tmp_path), optimizer=opt, trainer=trainer)
     hook_list = [hooks.IterationTimer(), hooks.LRScheduler(opt, sched)]
     if eval_fn is not None:
@@ -99,6 +100,37 @@ def test_nan_loss_stops_with_terms(tmp_path):
     # the checkpoint written before the failure is intact and loadable
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000003.pth"
     torch.load(tmp_path / "model_0000003.pth", weights_only=False)
+
+
+def test_nan_checked_once_per_period_still_never_reaches_a_checkpoint(tmp_path):
+    """With a check every 10 steps, the NaN of iteration 5 is found at the checkpoint of
+    iteration 7 (checked before it is saved): named with its own iteration and terms, and the
+    last checkpoint is still the one of iteration 3."""
+    trainer, _, _, _ = make(tmp_path, fail_at=5, check_period=10)
+    with pytest.raises(FloatingPointError, match=r"iteration 5 \(epoch 1\).*loss_mse=nan.*loss_l1="):
+        trainer.train(0, 12)
+    assert trainer.iter == 7
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000003.pth"
+    assert not (tmp_path / "model_0000007.pth").exists()
+
+
+def test_steps_between_checks_read_nothing_back(tmp_path, monkeypatch):
+    """Loss terms go into the storage as tensors; partreid converts nothing to a Python number
+    (a host sync on a GPU) except at the check period (torch's Adam reads its CPU step counter,
+    which costs no sync, and is not counted)."""
+    trainer, _, _, _ = make(tmp_path, max_iter=12, period=100, check_period=6)
+    conversions = []
+    for method in ("item", "tolist", "__float__", "__bool__"):
+        original = getattr(torch.Tensor, method)
+
+        def counted(self, *args, _original=original, _method=method):
+            if "partreid" in sys._getframe(1).f_code.co_filename:
+                conversions.append((trainer.iter, _method))
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, method, counted)
+    trainer.train(0, 12)
+    assert conversions and {it for it, _ in conversions} == {5, 11}, conversions
 
 
 def test_eval_hook_periods_and_best_checkpoint(tmp_path):

@@ -196,3 +196,22 @@ def test_mean_classifier_rate_shrinks_late_as_mpanet(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.CLASSIFIER.MEAN_RATE_DECAY = -1.0
     with pytest.raises(ValueError, match="MODEL.CLASSIFIER.MEAN_RATE_DECAY"):
         build_model(tiny_cfg)
+
+
+EVERY_LOSS = ALL_LOSSES + ["PartIdentityLoss", "PartConcentrationLoss", "PartHomogeneityLoss"]
+
+
+def test_losses_compute_in_float32_under_bf16_autocast(tiny_cfg, tiny_batch):
+    """Every loss computes and reduces in float32 inside the trainer's autocast: the same model
+    outputs give the same terms with bf16 autocast on as off (matmuls of float32 inputs would
+    otherwise run in bf16: the centre distances, the triplet distances, the maps' products)."""
+    tiny_cfg.MODEL.LOSSES.NAMES = EVERY_LOSS
+    model = build_model(tiny_cfg).train()
+    outputs = model.training_outputs(model.preprocess(tiny_batch["images"]), tiny_batch)
+    reference = model.losses_from(outputs, tiny_batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = model.losses_from(outputs, tiny_batch)
+    assert set(autocast) == set(reference) and len(reference) == len(EVERY_LOSS)
+    for name, value in autocast.items():
+        assert value.dtype == torch.float32, name
+        assert torch.equal(value, reference[name]), name

@@ -4,8 +4,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...config.configurable import config_arguments, configurable
+from ...utils.precision import full_precision
 from .build import LOSS_REGISTRY
-from .common import hard_targets, safe_norm
+from .common import hard_targets, pairwise_distances, safe_norm
 
 
 @LOSS_REGISTRY.register()
@@ -37,14 +38,24 @@ class CenterClusterLoss(nn.Module):
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("descriptors") is None:
             return {}
-        x = outputs["descriptors"].float()
-        _, inverse = torch.unique(hard_targets(outputs), return_inverse=True)
-        members = F.one_hot(inverse).to(x)  # (N, P)
-        centres = (members.t() @ x) / members.sum(0)[:, None]
-        pull = safe_norm(x - centres.index_select(0, inverse)).mean()  # deterministic backward (indexing with repeats accumulates with atomic adds on the CPU)
-        num_ids = centres.shape[0]
-        if num_ids < 2:
-            return {"loss_cc": self.weight * pull}
-        rows, cols = torch.triu_indices(num_ids, num_ids, offset=1, device=x.device)
-        push = (self.margin - safe_norm(centres[rows] - centres[cols])).clamp(min=0).mean()
-        return {"loss_cc": self.weight * (pull + push)}
+        with full_precision(outputs["descriptors"]):
+            return {"loss_cc": self.weight * self._pull_and_push(outputs["descriptors"].float(), hard_targets(outputs))}
+
+    def _pull_and_push(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Every shape here depends on the batch size N only, not on how many identities the
+        batch holds: no host sync, and one graph for torch.compile. Identity groups live in N
+        slots, slot j standing for the identity whose first sample in the batch is j (slots
+        no sample leads stay empty and are left out of both terms)."""
+        n = x.shape[0]
+        same = labels[:, None] == labels[None, :]
+        group = same.to(torch.uint8).argmax(dim=1)  # the first sample of each sample's identity
+        members = F.one_hot(group, num_classes=n).to(x)  # (N samples, N slots)
+        counts = members.sum(0)
+        centres = (members.t() @ x) / counts.clamp_min(1.0)[:, None]
+        # index_select: a deterministic backward (indexing with repeats accumulates with atomic adds on the CPU)
+        pull = safe_norm(x - centres.index_select(0, group)).mean()
+        present = counts > 0
+        pairs = torch.triu(present[:, None] & present[None, :], diagonal=1)
+        hinge = (self.margin - pairwise_distances(centres)).clamp(min=0)
+        push = torch.where(pairs, hinge, torch.zeros_like(hinge)).sum() / pairs.sum().clamp_min(1)
+        return pull + push

@@ -49,10 +49,10 @@ def mixed_cross_entropy(logits: torch.Tensor, outputs: dict, label_smoothing: fl
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of `values[mask]`; 0 (still attached to the graph) when the mask selects nothing, so
-    that a batch without one modality gives no NaN and keeps every parameter in the graph."""
-    if mask.any():
-        return values[mask].mean()
-    return values.sum() * 0.0
+    that a batch without one modality gives no NaN and keeps every parameter in the graph.
+    Fixed shapes, no branch on the mask's content: no host sync, one graph for torch.compile."""
+    kept = torch.where(mask, values, torch.zeros_like(values))  # where(), not values * mask: a NaN left out stays out
+    return kept.sum() / mask.sum().clamp_min(1)
 
 
 def safe_norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:

@@ -3,7 +3,7 @@ import torch.nn as nn
 
 from ...config.configurable import config_arguments, configurable
 from .build import LOSS_REGISTRY
-from .common import hard_targets, pairwise_distances
+from .common import hard_targets, masked_mean, pairwise_distances
 
 
 @LOSS_REGISTRY.register()
@@ -38,7 +38,5 @@ class TripletLoss(nn.Module):
         hardest_positive = dist.masked_fill(~same, float("-inf")).amax(1)
         hardest_negative = dist.masked_fill(same, float("inf")).amin(1)
         has_negative = (~same).any(1)
-        if not has_negative.any():
-            return {"loss_triplet": x.sum() * 0.0}
-        hinge = (hardest_positive - hardest_negative + self.margin).clamp(min=0)
-        return {"loss_triplet": self.weight * hinge[has_negative].mean()}
+        hinge = (hardest_positive - hardest_negative + self.margin).clamp(min=0)  # 0 without a negative
+        return {"loss_triplet": self.weight * masked_mean(hinge, has_negative)}  # no host sync

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ...config.configurable import ArgumentError, config_arguments, configurable
 from ...utils.events import get_event_storage, has_event_storage
+from ...utils.precision import full_precision
 from ..backbone import build_backbone
 from ..losses import build_losses
 from ..mixers import Mixer, NoMix, build_mixer
@@ -215,7 +216,11 @@ class PartBaseline(nn.Module):
     def forward(self, batch: dict):
         if not self.training:
             return self.embed(batch["images"])
-        return self.losses_from(self.training_outputs(self.preprocess(batch["images"]), batch), batch)
+        outputs = self.training_outputs(self.preprocess(batch["images"]), batch)
+        terms = self.losses_from(outputs, batch)
+        if outputs["mixed_targets"] is None:
+            _record_training_accuracy(outputs["logits"], outputs["targets"])
+        return terms
 
     def training_outputs(self, images: torch.Tensor, batch: dict) -> dict:
         """The training forward up to the losses: the `outputs` dict every loss reads."""
@@ -248,8 +253,6 @@ class PartBaseline(nn.Module):
             mixed_targets=mixed_targets,
             equivariance_views=equivariance_views,
         )
-        if mixed_targets is None:
-            _record_training_accuracy(outputs["logits"], outputs["targets"])
         if mixer is not None:
             outputs.update(mixer.mix_descriptors(outputs, batch, self))
         return outputs
@@ -300,7 +303,9 @@ class PartBaseline(nn.Module):
         terms = {}
         detached = self._with_detached_maps(outputs) if any(self.detach_maps_for) else None
         for loss, sees_detached in zip(self.losses, self.detach_maps_for):
-            for name, value in loss(detached if sees_detached else outputs, batch).items():
+            with full_precision(self.device):  # every loss computes and reduces in float32 under autocast
+                loss_terms = loss(detached if sees_detached else outputs, batch)
+            for name, value in loss_terms.items():
                 if name in terms:
                     raise KeyError(f"Loss term '{name}' is returned by two of the model's losses (MODEL.LOSSES.NAMES)")
                 terms[name] = value
@@ -382,13 +387,16 @@ class PartBaseline(nn.Module):
             self.train(was_training)
 
 
+@torch.compiler.disable  # Python state (the storage) changes every step: compiled, it would recompile each time
 @torch.no_grad()
 def _record_training_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> None:
     """Put "train/id_acc", the percentage of the batch the identity classifier C gets right, into
     the trainer's storage (metrics.json): how far the model has fit its training identities.
-    Clean batches only: an image- or feature-mixed batch has no single right label."""
-    if has_event_storage():
-        correct = (logits.argmax(dim=1) == targets).float().mean().item()
+    Clean batches only: an image- or feature-mixed batch has no single right label. Called last in
+    the training forward, so that under torch.compile the one graph break it makes ends the graph
+    of the model and its losses rather than splitting it."""
+    if has_event_storage():  # a tensor: the storage reads it back when a writer writes
+        correct = (logits.argmax(dim=1) == targets).float().mean()
         get_event_storage().put_scalar("train/id_acc", 100.0 * correct)
 
 

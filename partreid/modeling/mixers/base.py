@@ -54,7 +54,7 @@ class Mixer:
                 initial seed, which the engine has already drawn and logged when SEED < 0.
         """
         self.seed = torch.initial_seed() if seed is None else seed
-        self.generator = torch.Generator()
+        self._generator = torch.Generator()
         self.reseed(0)
 
     @classmethod
@@ -63,8 +63,21 @@ class Mixer:
 
     def reseed(self, iteration: int) -> None:
         """Restart the random stream from (SEED, iteration, rank); the meta-architecture calls it
-        every training step, so a resumed run mixes exactly as an uninterrupted one."""
-        self.generator.manual_seed(_stream_seed(self.seed, iteration, comm.get_rank()))
+        every training step, so a resumed run mixes exactly as an uninterrupted one. The
+        generator is seeded when `generator` is first read after this: a mixer that draws
+        nothing in a step (NoMix, PartMix's entropy mining) never touches it, which keeps the
+        step free of the graph break torch.compile makes at a generator call."""
+        self._iteration = iteration
+        self._seeded = False
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The CPU generator every random draw of the mixer comes from, at the start of the
+        stream of the iteration last given to `reseed` (or further along it)."""
+        if not self._seeded:
+            self._generator.manual_seed(_stream_seed(self.seed, self._iteration, comm.get_rank()))
+            self._seeded = True
+        return self._generator
 
     def mix_images(self, images: torch.Tensor, batch: dict):
         """Return (images, MixedTargets or None)."""

@@ -1,7 +1,6 @@
 """PCB-style fixed horizontal stripes: the part head without learned parameters."""
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ...config.configurable import ArgumentError, config_arguments, configurable
 from .build import PART_HEAD_REGISTRY
@@ -37,7 +36,7 @@ class Stripes(nn.Module):
                 f"Feature map height {h} is smaller than MODEL.PART_HEAD.NUM_PARTS={self.num_parts}: "
                 "use a larger input or fewer stripes"
             )
-        parts = F.adaptive_avg_pool2d(features, (self.num_parts, 1)).flatten(2).transpose(1, 2)
+        parts = stripe_means(features, self.num_parts)
         maps = features.new_zeros(b, self.num_parts, h, w)
         for m in range(self.num_parts):
             start, end = (m * h) // self.num_parts, -((-(m + 1) * h) // self.num_parts)
@@ -47,3 +46,18 @@ class Stripes(nn.Module):
             "part_descriptors": parts,
             "global_descriptor": features.mean(dim=(2, 3)),
         }
+
+
+def stripe_means(features: torch.Tensor, num_parts: int) -> torch.Tensor:
+    """(B, C, h, w) -> (B, M, C): the mean of each of M horizontal stripes, with the bounds of
+    adaptive average pooling to (M, 1). Its value, in ops whose CUDA backward is deterministic
+    (adaptive pooling's backward has none, so DETERMINISTIC would refuse it): a reshape and a
+    mean when M divides h, else a product with the stripes' averaging weights."""
+    b, c, h, w = features.shape
+    if h % num_parts == 0:
+        return features.reshape(b, c, num_parts, h // num_parts, w).mean(dim=(3, 4)).transpose(1, 2)
+    weights = features.new_zeros(num_parts, h)
+    for m in range(num_parts):
+        start, end = (m * h) // num_parts, -((-(m + 1) * h) // num_parts)
+        weights[m, start:end] = 1.0 / ((end - start) * w)
+    return torch.einsum("bchw,mh->bmc", features, weights)

@@ -43,9 +43,11 @@ def add_partmix_config(cfg):
     # mined samples, how often each part slot is swapped, and the gradient norms of
     # L_cont + L_aid and of L_id at DIAGNOSTICS_MODULE go to metrics.json as partmix/* and to the
     # log as one line. Computed at iterations where (iteration + 1) % period == 0; keep it a
-    # multiple of SOLVER.LOG_PERIOD so that every value is written. 0 = off. Training is
-    # bitwise the same whatever the period (no random draw, no gradient accumulated).
-    _P.DIAGNOSTICS_PERIOD = 20
+    # multiple of SOLVER.LOG_PERIOD so that every value is written. 0 = off (the default: they
+    # cost two extra gradient passes and host syncs at every diagnosed step, and break a compiled
+    # graph; the SynthVI configs ask for them). Training is bitwise the same whatever the period
+    # (no random draw, no gradient accumulated).
+    _P.DIAGNOSTICS_PERIOD = 0
     # Module (a dotted path in the meta-architecture) whose parameters' gradient norms the
     # diagnostics compare: the backbone's last stage by default.
     _P.DIAGNOSTICS_MODULE = "backbone.layer4"

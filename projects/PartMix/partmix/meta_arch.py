@@ -29,7 +29,7 @@ class PartMixBaseline(PartBaseline):
     skipped in multi-process runs, where DistributedDataParallel owns the backward pass."""
 
     @configurable
-    def __init__(self, *, diagnostics_period: int = 20, diagnostics_module: str = "backbone.layer4", **kwargs):
+    def __init__(self, *, diagnostics_period: int = 0, diagnostics_module: str = "backbone.layer4", **kwargs):
         """
         Args:
             diagnostics_period: iterations between two diagnostics while PartMix runs (0 = off).
@@ -89,17 +89,19 @@ class PartMixBaseline(PartBaseline):
             norms["gradnorm_mix"] = self._gradient_norm(sum(mixing))
         if "loss_id" in terms:
             norms["gradnorm_id"] = self._gradient_norm(terms["loss_id"])
-        if norms.get("gradnorm_id") and "gradnorm_mix" in norms:
-            norms["gradnorm_ratio"] = norms["gradnorm_mix"] / norms["gradnorm_id"]
+        if "gradnorm_id" in norms and "gradnorm_mix" in norms:
+            norms["gradnorm_ratio"] = norms["gradnorm_mix"] / norms["gradnorm_id"].clamp_min(1e-12)
         return norms
 
-    def _gradient_norm(self, loss: torch.Tensor) -> float:
+    def _gradient_norm(self, loss: torch.Tensor) -> torch.Tensor:
+        """A 0-dim tensor (the storage reads it back when it writes)."""
         grads = torch.autograd.grad(loss, self._diagnosed_parameters, retain_graph=True, allow_unused=True)
         squares = [g.detach().float().pow(2).sum() for g in grads if g is not None]
-        return torch.stack(squares).sum().sqrt().item() if squares else 0.0
+        return torch.stack(squares).sum().sqrt() if squares else loss.new_zeros((), dtype=torch.float32)
 
 
 def _diagnostics_line(iteration: int, stats: dict, module: str) -> str:
+    stats = {key: float(value) for key, value in stats.items()}  # the one read-back of a diagnosed step
     def fmt(key, spec=".3f"):
         return format(stats[key], spec) if key in stats else "-"
 

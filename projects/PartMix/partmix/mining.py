@@ -22,6 +22,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from partreid.utils.precision import full_precision
+
 MIX_GLOBAL_CHOICES = ("anchor", "mean_of_parts")
 
 
@@ -120,10 +122,18 @@ def candidate_dot_and_norm(
 def candidate_similarities(
     parts: torch.Tensor, global_desc: torch.Tensor, swap: torch.Tensor, mix_global: str, eps: float = 1e-12
 ) -> torch.Tensor:
-    """Cosine similarity of every candidate x(i, j, r) to its anchor d_i, (N, N, R)."""
-    dot, norm_sq = candidate_dot_and_norm(parts, global_desc, swap, mix_global)
-    anchor_sq = (parts * parts).sum(dim=(1, 2)) + (global_desc * global_desc).sum(dim=1)
-    return dot / (anchor_sq[:, None, None] * norm_sq).clamp_min(eps * eps).sqrt()
+    """Cosine similarity of every candidate x(i, j, r) to its anchor d_i, (N, N, R), in float32
+    whatever autocast says (scores are ranked: low precision reorders close ones)."""
+    with full_precision(parts):
+        parts, global_desc = _at_least_float32(parts, global_desc)
+        dot, norm_sq = candidate_dot_and_norm(parts, global_desc, swap, mix_global)
+        anchor_sq = (parts * parts).sum(dim=(1, 2)) + (global_desc * global_desc).sum(dim=1)
+        return dot / (anchor_sq[:, None, None] * norm_sq).clamp_min(eps * eps).sqrt()
+
+
+def _at_least_float32(*tensors):
+    """The tensors (None passes through) in float32, or float64 if they are."""
+    return tuple(None if t is None else t.to(torch.promote_types(t.dtype, torch.float32)) for t in tensors)
 
 
 def bn_statistics(bn: torch.nn.BatchNorm1d, descriptors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -208,19 +218,24 @@ def candidate_entropies(
     anchor_chunk: int = 0,
 ) -> torch.Tensor:
     """Prediction entropy of every candidate, (N, N, R), scoring `anchor_chunk` anchors at a time
-    (0 = all) so that only chunk x N x R x K logits exist at once."""
+    (0 = all) so that only chunk x N x R x K logits exist at once. In float32 whatever autocast
+    says: entropies over hundreds of classes are ranked, and bf16 (8 bits of mantissa) reorders
+    close ones."""
     n = parts.shape[0]
     step = anchor_chunk if anchor_chunk > 0 else n
-    return torch.cat(
-        [
-            prediction_entropy(
-                candidate_logits(
-                    parts, global_desc, swap, mix_global, scale, shift, weight, bias, slice(s, s + step)
+    with full_precision(parts):
+        parts, global_desc, scale, shift, weight, bias = _at_least_float32(
+            parts, global_desc, scale, shift, weight, bias)
+        return torch.cat(
+            [
+                prediction_entropy(
+                    candidate_logits(
+                        parts, global_desc, swap, mix_global, scale, shift, weight, bias, slice(s, s + step)
+                    )
                 )
-            )
-            for s in range(0, n, step)
-        ]
-    )
+                for s in range(0, n, step)
+            ]
+        )
 
 
 def select_candidates(

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from partreid.config.configurable import ArgumentError, config_arguments, configurable
 from partreid.modeling.mixers.base import Mixer
 from partreid.modeling.mixers.build import MIXER_REGISTRY
+from partreid.utils.precision import full_precision
 
 from .mining import (
     MIX_GLOBAL_CHOICES,
@@ -18,6 +19,7 @@ from .mining import (
     materialise_candidates,
     random_part_swaps,
     select_candidates,
+    single_part_swaps,
 )
 
 MINING_CHOICES = ("entropy", "similarity", "random")
@@ -136,9 +138,10 @@ class PartMix(Mixer):
         parts, global_desc = outputs["part_descriptors"], outputs["global_descriptor"]
         n, m, _ = parts.shape
         mean, var = bn_statistics(model.bn_neck, outputs["descriptors"])
-        with torch.no_grad():
+        with torch.no_grad(), full_precision(parts):  # ranked scores: low precision would reorder them
             scale, shift = bn_affine(model.bn_neck, mean, var)
-            swap = random_part_swaps(n, m, self.num_swap, self.generator, parts.device)
+            swap = (single_part_swaps(n, m, parts.device) if self.num_swap == 1  # draws nothing
+                    else random_part_swaps(n, m, self.num_swap, self.generator, parts.device))
             pos_pairs, neg_pairs = candidate_masks(outputs["targets"], outputs["modalities"], self.inter, self.intra)
             scores = self._candidate_scores(parts.detach().float(), global_desc.detach().float(), swap, scale, shift, model)
             pos_index, pos_valid = select_candidates(scores, self._flat(pos_pairs, m), self.num_pos, largest=False)
@@ -178,6 +181,10 @@ class PartMix(Mixer):
           neg_intra_share_allowed: the same over every allowed candidate, what mining without a
           preference for either would give.
         Averages run over the valid (mask True) mined samples; a kind with none is left out."""
+        with full_precision(outputs["part_descriptors"]):
+            return self._statistics(outputs, model)
+
+    def _statistics(self, outputs: dict, model) -> Dict[str, float]:
         parts, global_desc = outputs["part_descriptors"].detach().float(), outputs["global_descriptor"].detach().float()
         n, m, _ = parts.shape
         swap = outputs["partmix_swap"]
