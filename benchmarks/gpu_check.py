@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from tabulate import tabulate
 
 from bench_train import StepTimer, synthetic_batch, time_loader
-from partreid.checkpoint import ReidCheckpointer
+from partreid.checkpoint import ReidCheckpointer, load_checkpoint_file
 from partreid.config import setup_cfg
 from partreid.data import INFRARED, VISIBLE, ReidDataset, build_dataset, build_test_loader, build_train_loader
 from partreid.data.synthvi import generate_synthvi
@@ -641,7 +641,7 @@ def _train_kill_resume_evaluate(check: GpuCheck, amp: str, iters_per_epoch: int,
     with open(os.path.join(out_dir, "last_checkpoint")) as f:
         tag = f.read().strip()
     require(tag == f"model_{kill_iter:07d}.pth", f"last_checkpoint names {tag}, expected model_{kill_iter:07d}.pth")
-    saved = torch.load(os.path.join(out_dir, tag), map_location="cpu", weights_only=False)
+    saved = load_checkpoint_file(os.path.join(out_dir, tag))
 
     resumed = DefaultTrainer(cfg)
     resumed.resume_or_load(resume=True)

@@ -3,20 +3,34 @@
 
     python tools/train_net.py --config-file projects/PartMix/configs/synthvi_partmix.yaml
     python tools/train_net.py --config-file CFG --resume
-    python tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth
+    python tools/train_net.py --eval-only MODEL.WEIGHTS output/model_final.pth   # with output/config.yaml
     python tools/train_net.py --config-file CFG --num-gpus 4        # or: torchrun --nproc_per_node 4 ...
+
+--eval-only builds the model from the config.yaml of the run folder that holds MODEL.WEIGHTS
+unless --config-file names another; it writes eval_results.json and eval_config.yaml to
+OUTPUT_DIR and leaves the run's config.yaml as it was.
 """
 import logging
 
+from partreid.checkpoint import config_file_for_weights
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
+from partreid.utils.cli import run_tool
+from partreid.utils.errors import ConfigError
 
 logger = logging.getLogger("partreid.train_net")
 
 
 def main(args):
-    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
-    default_setup(cfg, args)
+    source = "--config-file"
     if args.eval_only:
+        args.config_file, source = config_file_for_weights(args.config_file, args.opts)
+    elif not args.config_file:
+        raise ConfigError("--config-file is required to train (--eval-only alone may take it from the run folder "
+                          "of MODEL.WEIGHTS)")
+    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
+    default_setup(cfg, args, write_config=not args.eval_only)
+    if args.eval_only:
+        logger.info(f"Config: {args.config_file} ({source})")
         return DefaultTrainer.evaluate_weights(cfg)
     cfg.freeze()
     trainer = DefaultTrainer(cfg)
@@ -26,9 +40,9 @@ def main(args):
 
 def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+    return launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                   dist_url=args.dist_url, args=(args,))
 
 
 if __name__ == "__main__":
-    cli()
+    run_tool(cli)

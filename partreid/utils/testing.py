@@ -7,6 +7,20 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
 
 
+def declare_project(site_dir, name: str, module: str = "") -> str:
+    """Declare `module` (default: `name`) an installed partreid project called `name`, as pip
+    would on install: a .dist-info folder in `site_dir` whose entry_points.txt names it in the
+    "partreid.projects" group. With `site_dir` on sys.path (or PYTHONPATH), PROJECTS may list
+    `name`. Returns the .dist-info folder."""
+    dist_info = os.path.join(str(site_dir), f"partreid_test_project_{name}-0.0.dist-info")
+    os.makedirs(dist_info, exist_ok=True)
+    with open(os.path.join(dist_info, "METADATA"), "w") as f:
+        f.write(f"Metadata-Version: 2.1\nName: partreid-test-project-{name}\nVersion: 0.0\n")
+    with open(os.path.join(dist_info, "entry_points.txt"), "w") as f:
+        f.write(f"[partreid.projects]\n{name} = {module or name}\n")
+    return dist_info
+
+
 def tiny_model_cfg():
     """A fresh config for the smallest model that exercises every path: ResNet-18 with 2 parts
     and 4 classes on the CPU (inputs of 64x32 keep it fast)."""
