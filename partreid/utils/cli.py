@@ -8,6 +8,7 @@ the command line) shows the traceback of a user's mistake too.
 """
 import errno
 import os
+import re
 import sys
 from typing import Callable, Optional
 
@@ -20,13 +21,23 @@ TRACEBACK_FLAG = "--traceback"
 USER_ERROR_STATUS = 2
 
 
+def _one_line(message: str) -> str:
+    """A message on one line. An error re-raised from a DataLoader worker carries the worker's
+    traceback in its message; its last line holds the error itself."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "Original Traceback" in lines[1]:
+        name, separator, text = lines[-1].partition(": ")
+        return text if separator and re.fullmatch(r"[\w.]+", name) else lines[-1]
+    return " ".join(lines)
+
+
 def user_error_message(error: BaseException) -> Optional[str]:
     """The one line to print for a user's mistake, None for anything else (a bug)."""
     full = disk_full_error(error)
     if full is not None:
-        return str(full) if full.filename else f"{os.strerror(errno.ENOSPC)} ({error})"
+        return str(full) if full.filename else f"{os.strerror(errno.ENOSPC)} ({_one_line(str(error))})"
     if isinstance(error, (UserError, OSError)):
-        return str(error)
+        return _one_line(str(error))
     return None
 
 

@@ -34,6 +34,30 @@ def tiny_model_cfg():
     return cfg
 
 
+def tiny_run_folder(folder, num_parts: int = 2, extra=None) -> str:
+    """A run folder as training leaves it, for tools that load a checkpoint: model_final.pth of a
+    tiny_model_cfg() model (random weights, `num_parts` parts, 64x32 test images; `extra` entries
+    added to the checkpoint) and its config.yaml, with MODEL.NUM_CLASSES 0 as a config that takes
+    it from the data. Returns the checkpoint's path."""
+    import torch
+
+    from ..modeling.meta_arch.build import build_model
+
+    cfg = tiny_model_cfg()
+    cfg.MODEL.PART_HEAD.NUM_PARTS = num_parts
+    cfg.INPUT.SIZE_TEST = [64, 32]
+    cfg.OUTPUT_DIR = str(folder)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    os.makedirs(folder, exist_ok=True)
+    weights = os.path.join(str(folder), "model_final.pth")
+    torch.save({"model": model.state_dict(), **(extra or {})}, weights)
+    cfg.MODEL.NUM_CLASSES = 0
+    with open(os.path.join(str(folder), "config.yaml"), "w") as f:
+        f.write(cfg.dump())
+    return weights
+
+
 def tiny_synthvi_opts(data_root, out_dir, **overrides):
     """KEY VALUE overrides for a run that takes seconds on a CPU: SynthVI with 6 train / 4 test
     ids at 64x32, ResNet-18 with 2 parts, 2 identities x 4 images per batch, 2 iterations per

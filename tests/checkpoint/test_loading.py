@@ -25,7 +25,7 @@ from partreid.config import setup_cfg
 from partreid.engine import DefaultTrainer
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils.errors import CheckpointError
-from partreid.utils.testing import REPO_ROOT, TRAIN_NET, tiny_model_cfg, tiny_synthvi_opts
+from partreid.utils.testing import REPO_ROOT, TRAIN_NET, tiny_model_cfg, tiny_run_folder, tiny_synthvi_opts
 
 CONFIG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
 
@@ -47,29 +47,11 @@ def _tool(name):
     return module
 
 
-def _run_folder(folder, num_parts=2, extra=None):
-    """A run folder as training leaves it: model_final.pth of a tiny model and its config.yaml
-    (MODEL.NUM_CLASSES 0, as a config that takes it from the data)."""
-    cfg = tiny_model_cfg()
-    cfg.MODEL.PART_HEAD.NUM_PARTS = num_parts
-    cfg.INPUT.SIZE_TEST = [64, 32]
-    cfg.OUTPUT_DIR = str(folder)
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    os.makedirs(folder, exist_ok=True)
-    weights = os.path.join(folder, "model_final.pth")
-    torch.save({"model": model.state_dict(), **(extra or {})}, weights)
-    cfg.MODEL.NUM_CLASSES = 0
-    with open(os.path.join(folder, "config.yaml"), "w") as f:
-        f.write(cfg.dump())
-    return weights, model
-
-
 @pytest.fixture
 def poisoned(tmp_path):
     """(weights with a payload, marker path) in a run folder with its config.yaml."""
     marker = tmp_path / "payload_ran"
-    weights, _ = _run_folder(tmp_path / "run", extra={"payload": Payload(marker)})
+    weights = tiny_run_folder(tmp_path / "run", extra={"payload": Payload(marker)})
     with open(tmp_path / "run" / "last_checkpoint", "w") as f:
         f.write("model_final.pth")
     return weights, marker
@@ -131,7 +113,7 @@ def test_eval_only_refuses_the_payload_in_one_line(poisoned):
 def test_eval_only_of_a_2_part_model_with_a_4_part_config_fails_listing_the_tensors(tmp_path):
     """The model is built from --config-file (4 parts); the checkpoint holds 2: one line lists the
     tensors and names the run's config.yaml; nothing is evaluated or written."""
-    weights, _ = _run_folder(tmp_path / "run", num_parts=2)
+    weights = tiny_run_folder(tmp_path / "run", num_parts=2)
     four_parts = tmp_path / "four_parts.yaml"
     config = tiny_model_cfg()
     config.MODEL.PART_HEAD.NUM_PARTS = 4
@@ -148,7 +130,7 @@ def test_eval_only_of_a_2_part_model_with_a_4_part_config_fails_listing_the_tens
 
 
 def test_a_checkpoint_that_does_not_fit_lists_missing_unexpected_and_mis_shaped(tmp_path):
-    weights, model = _run_folder(tmp_path / "run", num_parts=2)
+    weights = tiny_run_folder(tmp_path / "run", num_parts=2)
     state = torch.load(weights, weights_only=True)["model"]
     state["stray.weight"] = torch.zeros(1)
     del state["bn_neck.bias"]
