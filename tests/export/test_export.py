@@ -80,6 +80,20 @@ def test_export_tool_uses_the_run_config_and_sizes_classes_from_checkpoint(tiny_
     assert (tmp_path / "config.yaml").read_text() == run_config.dump()
 
 
+def test_extract_features_tool_records_its_config_beside_the_features(tiny_model, image_folder, tmp_path):
+    weights = str(tmp_path / "run" / "model_final.pth")
+    os.makedirs(tmp_path / "run")
+    torch.save({"model": tiny_model.state_dict()}, weights)
+    (tmp_path / "run" / "config.yaml").write_text(_tiny_cfg().dump())
+    output = str(tmp_path / "feats.npy")
+    features = _load_tool("extract_features").main(["--input", image_folder, "--output", output,
+                                                    "MODEL.WEIGHTS", weights, "TEST.FLIP_FEATURES", "True"])
+    assert features.shape == (10, 3 * 512)
+    record = (tmp_path / "feats_config.yaml").read_text()
+    assert "FLIP_FEATURES: true" in record and f"WEIGHTS: {weights}" in record
+    assert (tmp_path / "run" / "config.yaml").read_text() == _tiny_cfg().dump()
+
+
 def test_list_images_folder_and_list(image_folder, tmp_path):
     paths = list_images(image_folder)
     assert len(paths) == 10 and paths == sorted(paths)
