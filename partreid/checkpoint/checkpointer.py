@@ -94,7 +94,7 @@ class ReidCheckpointer(Checkpointer):
         """fvcore's load, strict (see __init__'s may_skip); a checkpointed optimizer (or other
         state) that no longer fits the run, because the config changed which parameters are
         trained, gets an error that says so."""
-        if path and not os.path.isfile(path):
+        if path and "://" not in path and not os.path.isfile(path):  # URLs are fetched by fvcore's load
             raise FileNotFoundError(f"Checkpoint file {path} does not exist.")
         self._loading = path
         try:

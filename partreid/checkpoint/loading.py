@@ -53,10 +53,12 @@ def load_checkpoint_file(path: str):
             return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only load failed" in str(e).lower():
+            needed = re.search(r"GLOBAL ([\w.]+)", str(e))
             raise UnsafeCheckpointError(
                 f"Refused to load {path}: it holds Python objects other than tensors, numbers, strings and "
-                "containers, so it may contain code that loading would run. partreid checkpoints never need more; "
-                f"load only files you trust, after re-saving their tensors alone. (torch: {_first_line(e)})"
+                f"containers{f' ({needed.group(1)})' if needed else ''}, so it may contain code that loading would "
+                "run. partreid checkpoints never need more; load only files you trust, after re-saving their "
+                "tensors alone."
             ) from e
         raise UnreadableCheckpointError(f"Checkpoint {path} is unreadable (not a torch file, or corrupt: "
                                         f"{_first_line(e)})") from e

@@ -43,7 +43,8 @@ def build_inference_model(cfg):
     saved state)."""
     weights = cfg.MODEL.WEIGHTS
     if not weights:
-        raise ConfigError("MODEL.WEIGHTS is empty: give the checkpoint to use, e.g. MODEL.WEIGHTS output/model_final.pth")
+        raise ConfigError("MODEL.WEIGHTS is empty: give the checkpoint to use, e.g. "
+                          "MODEL.WEIGHTS output/model_final.pth")
     if cfg.MODEL.NUM_CLASSES == 0:
         state = ReidCheckpointer(torch.nn.Module())._load_file(weights)["model"]
         if "classifier.weight" not in state:

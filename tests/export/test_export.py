@@ -86,7 +86,7 @@ def test_extract_features_tool_records_its_config_beside_the_features(tiny_model
     torch.save({"model": tiny_model.state_dict()}, weights)
     (tmp_path / "run" / "config.yaml").write_text(_tiny_cfg().dump())
     output = str(tmp_path / "feats.npy")
-    features = _load_tool("extract_features").main(["--input", image_folder, "--output", output,
+    features = _load_tool("extract_features").main(["--input", image_folder, "--output", output, "--num-workers", "0",
                                                     "MODEL.WEIGHTS", weights, "TEST.FLIP_FEATURES", "True"])
     assert features.shape == (10, 3 * 512)
     record = (tmp_path / "feats_config.yaml").read_text()

@@ -64,7 +64,8 @@ def test_train_eval_and_resume(data_root, tmp_path):
     record = open(os.path.join(out, "config.yaml")).read()
     proc = run(["--eval-only", "MODEL.WEIGHTS", os.path.join(out, "model_final.pth"), "TEST.FLIP_FEATURES", "True"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"Config: {os.path.join(out, 'config.yaml')} (the run folder's config.yaml beside MODEL.WEIGHTS)" in proc.stdout
+    run_config = os.path.join(out, "config.yaml")
+    assert f"Config: {run_config} (the run folder's config.yaml beside MODEL.WEIGHTS)" in proc.stdout
     assert open(os.path.join(out, "config.yaml")).read() == record and "FLIP_FEATURES: false" in record
     evaluated = open(os.path.join(out, "eval_config.yaml")).read()
     assert "FLIP_FEATURES: true" in evaluated and f"WEIGHTS: {os.path.join(out, 'model_final.pth')}" in evaluated

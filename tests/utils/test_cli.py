@@ -126,4 +126,5 @@ def test_tools_end_a_users_mistake_with_one_line(tmp_path):
     proc = _tool(os.path.join(REPO_ROOT, "tools", "extract_features.py"), "--input", str(images), "--output",
                  str(tmp_path / "f.npy"), "--num-workers", "1", "MODEL.WEIGHTS", weights)
     assert proc.returncode == 2
-    assert proc.stderr == f"error: Empty image file {images / 'b.png'} (0 bytes) [{TRACEBACK_ENV}=1 shows the traceback]\n"
+    empty = images / "b.png"
+    assert proc.stderr == f"error: Empty image file {empty} (0 bytes) [{TRACEBACK_ENV}=1 shows the traceback]\n"
