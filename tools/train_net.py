@@ -7,12 +7,14 @@
     python tools/train_net.py --config-file CFG --num-gpus 4        # or: torchrun --nproc_per_node 4 ...
 
 --eval-only builds the model from the config.yaml of the run folder that holds MODEL.WEIGHTS
-unless --config-file names another; it writes eval_results.json and eval_config.yaml to
-OUTPUT_DIR and leaves the run's config.yaml as it was.
+(and writes into that folder) unless --config-file names another; it writes eval_results.json and
+eval_config.yaml to OUTPUT_DIR and leaves the run's config.yaml as it was.
 """
 import logging
+import os
 
 from partreid.checkpoint import config_file_for_weights
+from partreid.checkpoint.run_config import weights_in
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
 from partreid.utils.cli import run_tool
 from partreid.utils.errors import ConfigError
@@ -23,7 +25,11 @@ logger = logging.getLogger("partreid.train_net")
 def main(args):
     source = "--config-file"
     if args.eval_only:
+        from_run_folder = not args.config_file
         args.config_file, source = config_file_for_weights(args.config_file, args.opts)
+        if from_run_folder and "OUTPUT_DIR" not in args.opts[0::2]:
+            # the folder may have moved since its config.yaml was written: the results go beside the weights
+            args.opts = [*args.opts, "OUTPUT_DIR", os.path.dirname(os.path.abspath(weights_in(args.opts)))]
     elif not args.config_file:
         raise ConfigError("--config-file is required to train (--eval-only alone may take it from the run folder "
                           "of MODEL.WEIGHTS)")

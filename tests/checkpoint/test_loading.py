@@ -19,12 +19,13 @@ from partreid.checkpoint import (
     ReidCheckpointer,
     UnreadableCheckpointError,
     UnsafeCheckpointError,
+    config_file_for_weights,
     load_checkpoint_file,
 )
 from partreid.config import setup_cfg
 from partreid.engine import DefaultTrainer
 from partreid.modeling.meta_arch.build import build_model
-from partreid.utils.errors import CheckpointError
+from partreid.utils.errors import CheckpointError, ConfigError
 from partreid.utils.testing import REPO_ROOT, TRAIN_NET, tiny_model_cfg, tiny_run_folder, tiny_synthvi_opts
 
 CONFIG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
@@ -147,6 +148,20 @@ def test_a_checkpoint_that_does_not_fit_lists_missing_unexpected_and_mis_shaped(
     os.remove(tmp_path / "run" / "config.yaml")
     with pytest.raises(CheckpointError, match="there is no config.yaml beside it"):
         ReidCheckpointer(build_model(cfg)).load(weights, checkpointables=[])
+
+
+def test_the_config_of_a_checkpoint_is_its_run_folders_unless_one_is_given(tmp_path):
+    weights = tiny_run_folder(tmp_path / "run")
+    run_config = str(tmp_path / "run" / "config.yaml")
+    assert config_file_for_weights("", ["MODEL.WEIGHTS", weights]) == (
+        run_config, "the run folder's config.yaml beside MODEL.WEIGHTS")
+    path, source = config_file_for_weights(CONFIG, ["MODEL.WEIGHTS", weights])
+    assert path == CONFIG and source.startswith("--config-file; the checkpoint's run folder has its own " + run_config)
+    os.remove(run_config)
+    with pytest.raises(ConfigError, match=f"MODEL.WEIGHTS {weights} has no config.yaml beside it"):
+        config_file_for_weights("", ["MODEL.WEIGHTS", weights])
+    with pytest.raises(ConfigError, match="give --config-file"):
+        config_file_for_weights("", [])
 
 
 def test_a_corrupt_checkpoint_is_named(tmp_path):
