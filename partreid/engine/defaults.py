@@ -44,7 +44,7 @@ def num_classes_in_checkpoint(path: str) -> int:
     weights = state.get("model", state).get("classifier.weight") if isinstance(state, dict) else None
     if weights is None:
         raise CheckpointError(f"{path} has no 'classifier.weight' to count the training identities from; "
-                         "set MODEL.NUM_CLASSES to the number the model was trained with")
+                              "set MODEL.NUM_CLASSES to the number the model was trained with")
     return int(weights.shape[0])
 
 
