@@ -1,7 +1,8 @@
 """How the command-line tools end on an error: a user's mistake (a UserError, see errors.py, or
-an OSError such as a missing file or a full disk) prints one line `error: <message>` to stderr
-and exits with status 2; a bug keeps its full traceback. PARTREID_TRACEBACK=1 (or --traceback on
-the command line) shows the traceback of a user's mistake too.
+an OSError such as a missing file or a full disk) ends with one line `error: <message>` on
+stderr (after its details, when the message has more lines) and exit status 2; a bug keeps its
+full traceback. PARTREID_TRACEBACK=1 (or --traceback on the command line) shows the traceback of
+a user's mistake too.
 
     if __name__ == "__main__":
         run_tool(main)
@@ -21,23 +22,24 @@ TRACEBACK_FLAG = "--traceback"
 USER_ERROR_STATUS = 2
 
 
-def _one_line(message: str) -> str:
-    """A message on one line. An error re-raised from a DataLoader worker carries the worker's
-    traceback in its message; its last line holds the error itself."""
+def _unwrapped(message: str) -> str:
+    """The error itself from an error re-raised by a DataLoader worker, whose message carries the
+    worker's traceback (the error is its last line); other messages as they are."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     if len(lines) > 1 and lines[0].startswith("Caught ") and "Original Traceback" in lines[1]:
         name, separator, text = lines[-1].partition(": ")
         return text if separator and re.fullmatch(r"[\w.]+", name) else lines[-1]
-    return " ".join(lines)
+    return message.strip()
 
 
 def user_error_message(error: BaseException) -> Optional[str]:
-    """The one line to print for a user's mistake, None for anything else (a bug)."""
+    """What to print for a user's mistake, None for anything else (a bug). Its first line is the
+    error; further lines, if any, are details (e.g. the layout a dataset tree should have)."""
     full = disk_full_error(error)
     if full is not None:
-        return str(full) if full.filename else f"{os.strerror(errno.ENOSPC)} ({_one_line(str(error))})"
+        return str(full) if full.filename else f"{os.strerror(errno.ENOSPC)} ({_unwrapped(str(error))})"
     if isinstance(error, (UserError, OSError)):
-        return _one_line(str(error))
+        return _unwrapped(str(error))
     return None
 
 
@@ -58,5 +60,9 @@ def run_tool(main: Callable, argv=None):
         message = user_error_message(e)
         if message is None or show_traceback:
             raise
-        print(f"error: {message} [{TRACEBACK_ENV}=1 shows the traceback]", file=sys.stderr, flush=True)
+        first, *details = message.splitlines()
+        # details first, so that the output ends with the one line that says what went wrong
+        if details:
+            print("\n".join(details), file=sys.stderr)
+        print(f"error: {first} [{TRACEBACK_ENV}=1 shows the traceback]", file=sys.stderr, flush=True)
         sys.exit(USER_ERROR_STATUS)

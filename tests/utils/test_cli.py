@@ -13,7 +13,8 @@ import torch
 
 from partreid.checkpoint import ReidCheckpointer, checkpointer as checkpointer_module
 from partreid.utils.cli import TRACEBACK_ENV, run_tool, user_error_message
-from partreid.utils.errors import ConfigError
+from partreid.data.datasets.layout import DatasetLayoutError
+from partreid.utils.errors import ConfigError, UserError
 from partreid.utils.testing import REPO_ROOT, TRAIN_NET, tiny_run_folder
 
 
@@ -38,6 +39,29 @@ def test_a_user_error_is_one_line_and_status_2(capsys, monkeypatch):
     monkeypatch.setenv(TRACEBACK_ENV, "1")
     with pytest.raises(ConfigError):
         run_tool(main, [])
+
+
+def test_details_come_first_and_the_error_line_last(capsys, monkeypatch):
+    """A dataset tree that does not match its layout: the layout is printed, then the one line."""
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+
+    def main(argv):
+        raise DatasetLayoutError("SYSU-MM01 root /d: no folder cam1\nExpected layout:\n  SYSU-MM01/cam1/0001/0001.jpg")
+
+    code, err = _run_tool_in_process(main, [], capsys)
+    assert code == 2
+    assert err.splitlines() == ["Expected layout:", "  SYSU-MM01/cam1/0001/0001.jpg",
+                                f"error: SYSU-MM01 root /d: no folder cam1 [{TRACEBACK_ENV}=1 shows the traceback]"]
+
+
+def test_setup_mistakes_of_components_are_user_errors():
+    from partreid.config import ArgumentError
+    from partreid.modeling.losses.build import LOSS_REGISTRY
+    from partreid.utils.registry import get_registered
+
+    assert isinstance(ArgumentError("{x} must be >= 1"), UserError)
+    with pytest.raises(UserError, match="No object named 'NoSuchLoss'"):
+        get_registered(LOSS_REGISTRY, "NoSuchLoss", "MODEL.LOSSES.NAMES")
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
