@@ -20,6 +20,7 @@ import shlex
 import sys
 
 from partreid.engine.comparison import run_comparison
+from partreid.utils.cli import run_tool
 
 
 def parse_args(argv=None):
@@ -53,4 +54,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

@@ -1,23 +1,31 @@
 #!/usr/bin/env python
 """Extract retrieval features of a folder or a list of images with a trained model.
 
-    python tools/extract_features.py --config-file CFG --input images/ --output feats.npy \\
-        MODEL.WEIGHTS output/model_final.pth
+    python tools/extract_features.py --input images/ --output feats.npy MODEL.WEIGHTS output/model_final.pth
     python tools/extract_features.py --config-file CFG --input list.txt --output feats.pt MODEL.WEIGHTS W
 
-Rows follow the order of feats_paths.txt (written beside the output). Rerunning the same
-command after an interruption skips the chunks already written to <output>.chunks/.
+The model is built from the config.yaml of the run folder that holds MODEL.WEIGHTS, unless
+--config-file names another. Rows follow the order of feats_paths.txt, and feats_config.yaml
+records the config (both written beside the output). Rerunning the same command after an
+interruption skips the chunks already written to <output>.chunks/.
 """
 import argparse
 
-from partreid.config import setup_cfg
-from partreid.export import build_inference_model, extract_features, list_images
+from partreid.export import (
+    build_inference_model,
+    extract_features,
+    list_images,
+    setup_cfg_for_weights,
+    write_config_record,
+)
+from partreid.utils.cli import run_tool
 from partreid.utils.logger import setup_logger
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True, metavar="FILE", help="the model's YAML config")
+    parser.add_argument("--config-file", default="", metavar="FILE",
+                        help="the model's YAML config (default: config.yaml of the run folder holding MODEL.WEIGHTS)")
     parser.add_argument("--input", required=True, help="a folder of images (searched recursively) or a .txt list")
     parser.add_argument("--output", required=True, help="features file: .npy (float32 array) or .pt")
     parser.add_argument("--batch-size", type=int, default=0, help="images per forward pass (default TEST.IMS_PER_BATCH)")
@@ -30,9 +38,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     setup_logger()
-    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
+    cfg = setup_cfg_for_weights(args.config_file, args.opts)
     model = build_inference_model(cfg)
-    return extract_features(
+    features = extract_features(
         model,
         list_images(args.input),
         args.output,
@@ -45,7 +53,9 @@ def main(argv=None):
         flip=cfg.TEST.FLIP_FEATURES,
         flip_fusion=cfg.TEST.FLIP_FUSION,
     )
+    write_config_record(cfg, args.output)
+    return features
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

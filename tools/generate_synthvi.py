@@ -7,6 +7,7 @@ import json
 import logging
 
 from partreid.data.synthvi import generate_synthvi
+from partreid.utils.cli import run_tool
 
 
 def parse_args(argv=None):
@@ -40,4 +41,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

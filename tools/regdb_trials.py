@@ -30,6 +30,8 @@ from partreid.data.datasets.regdb import NUM_TRIALS
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
 from partreid.evaluation.evaluator import summarize_trials
 from partreid.utils import comm
+from partreid.utils.cli import run_tool
+from partreid.utils.errors import ConfigError
 from partreid.utils.logger import setup_logger
 
 logger = logging.getLogger("partreid.regdb_trials")
@@ -68,12 +70,12 @@ def argument_parser():
 
 def check_config(cfg, args) -> None:
     if (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST) != ("RegDB", "RegDB"):
-        raise ValueError(f"tools/regdb_trials.py needs DATASETS.TRAIN and DATASETS.TEST RegDB; {args.config_file} "
+        raise ConfigError(f"tools/regdb_trials.py needs DATASETS.TRAIN and DATASETS.TEST RegDB; {args.config_file} "
                          f"gives {cfg.DATASETS.TRAIN!r} and {cfg.DATASETS.TEST!r}")
     if "DATASETS.REGDB_TRIAL" in args.opts[0::2]:
-        raise ValueError("DATASETS.REGDB_TRIAL is set per trial by tools/regdb_trials.py: choose trials with --trials")
+        raise ConfigError("DATASETS.REGDB_TRIAL is set per trial by tools/regdb_trials.py: choose trials with --trials")
     if args.eval_only and cfg.MODEL.WEIGHTS and TRIAL_PLACEHOLDER not in cfg.MODEL.WEIGHTS:
-        raise ValueError(
+        raise ConfigError(
             f"--eval-only with MODEL.WEIGHTS {cfg.MODEL.WEIGHTS} would score one model on every split, but each "
             "RegDB trial has its own model (its test identities are other trials' training identities). Leave "
             f"MODEL.WEIGHTS empty (each trial's {FINAL_WEIGHTS}) or name them with a {TRIAL_PLACEHOLDER} placeholder."
@@ -96,7 +98,7 @@ def is_finished(trial_dir: str) -> bool:
 
 def run_trial(cfg, args):
     """Train one trial to its end (or evaluate its weights with --eval-only); its last results."""
-    default_setup(cfg, args)
+    default_setup(cfg, args, write_config=not args.eval_only)  # a trial's config.yaml is its training record
     if args.eval_only:
         return DefaultTrainer.evaluate_weights(cfg)
     if not args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
@@ -155,6 +157,8 @@ def summary_table(summary) -> str:
 
 
 def main(args):
+    if not args.config_file:
+        raise ConfigError("tools/regdb_trials.py needs --config-file (the RegDB config every trial trains with)")
     base = setup_cfg(args.config_file, args.opts, freeze=False)
     check_config(base, args)
     output_dir = base.OUTPUT_DIR
@@ -201,4 +205,4 @@ def cli(argv=None):
 
 
 if __name__ == "__main__":
-    cli()
+    run_tool(cli)

@@ -29,6 +29,7 @@ from collections import OrderedDict
 import yaml
 from tabulate import tabulate
 
+from partreid.utils.cli import run_tool
 from partreid.utils.events import read_metrics
 
 METRICS = (("Rank-1", "R1"), ("Rank-10", "R10"), ("Rank-20", "R20"), ("mAP", "mAP"), ("mINP", "mINP"))
@@ -263,4 +264,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

@@ -14,7 +14,8 @@ partmaps:  part maps over the input images, for a visible and an infrared image 
 retrieval: top-k gallery lists of cross-modality queries (query modality -> the other one,
            every test image of that modality as gallery), green/red for right/wrong identity.
 curves:    losses, learning rate and evaluation metrics from OUTPUT_DIR/metrics.json.
-Trailing KEY VALUE pairs override the config, as in tools/train_net.py.
+Trailing KEY VALUE pairs override the config, as in tools/train_net.py. Without --config-file,
+the model's config is the config.yaml of the run folder that holds MODEL.WEIGHTS.
 """
 import argparse
 import logging
@@ -26,12 +27,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from partreid.checkpoint import ReidCheckpointer
-from partreid.config import setup_cfg
 from partreid.data import INFRARED, VISIBLE, ReidImageDataset, build_dataset, collate_batch
 from partreid.engine.defaults import num_classes_in_checkpoint
 from partreid.evaluation.part_discovery import PART_DISCOVERY_GROUP, evaluate_part_discovery, matched_parts
+from partreid.export import setup_cfg_for_weights
 from partreid.modeling.meta_arch.build import build_model
 from partreid.utils import visualization as vis
+from partreid.utils.cli import run_tool
+from partreid.utils.errors import ConfigError
 from partreid.utils.events import read_metrics
 from partreid.utils.logger import setup_logger
 
@@ -40,11 +43,13 @@ MODALITIES = {"visible": VISIBLE, "infrared": INFRARED}
 
 
 def load(args):
-    """(cfg, model in eval mode with MODEL.WEIGHTS loaded, test dataset). Without MODEL.NUM_CLASSES
-    the class count is the checkpoint's, so the training set need not be on this machine."""
-    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
+    """(cfg, model in eval mode with MODEL.WEIGHTS loaded, test dataset). The config is the run
+    folder's config.yaml beside MODEL.WEIGHTS unless --config-file names another. Without
+    MODEL.NUM_CLASSES the class count is the checkpoint's, so the training set need not be on
+    this machine."""
+    cfg = setup_cfg_for_weights(args.config_file, args.opts)
     if not cfg.MODEL.WEIGHTS:
-        raise ValueError(f"{args.command} needs MODEL.WEIGHTS (a checkpoint .pth) in the config or the overrides")
+        raise ConfigError(f"{args.command} needs MODEL.WEIGHTS (a checkpoint .pth) in the config or the overrides")
     if not os.path.isfile(cfg.MODEL.WEIGHTS):
         raise FileNotFoundError(f"MODEL.WEIGHTS={cfg.MODEL.WEIGHTS!r} does not exist")
     if cfg.MODEL.NUM_CLASSES == 0:
@@ -170,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_command(name, help_text):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--config-file", required=True, metavar="FILE", help="YAML config of the model")
+        p.add_argument("--config-file", default="", metavar="FILE",
+                       help="YAML config of the model (default: config.yaml of the run folder holding MODEL.WEIGHTS)")
         p.add_argument("--output", required=True, metavar="PNG", help="where to write the figure")
         p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
         return p
@@ -205,4 +211,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

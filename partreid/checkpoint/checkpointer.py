@@ -9,6 +9,9 @@ import torch
 from fvcore.common.checkpoint import Checkpointer
 from iopath.common.file_io import PathManager as _PathManagerCls
 
+from ..utils.errors import CheckpointError, ConfigError, naming_the_file
+from .loading import UnreadableCheckpointError, check_state_dict_fits, load_checkpoint_file
+
 PathManager = _PathManagerCls()
 
 logger = logging.getLogger(__name__)
@@ -33,11 +36,17 @@ def atomic_write_bytes(path: str, write_fn) -> None:
 
 
 class ReidCheckpointer(Checkpointer):
-    """fvcore Checkpointer with atomic writes, rank-0-only saving and clear load errors."""
+    """fvcore Checkpointer with atomic writes, rank-0-only saving and strict loads that run no code.
 
-    def __init__(self, model, save_dir="", *, save_to_disk=True, **checkpointables):
+    `may_skip`: regular expressions (re.match) of tensor names that a loaded checkpoint may lack,
+    hold in excess or hold with another shape, e.g. ["classifier\\."] to fine-tune on other
+    identities (MODEL.WEIGHTS_MAY_SKIP); every other difference is an error listing the tensors."""
+
+    def __init__(self, model, save_dir="", *, save_to_disk=True, may_skip=(), **checkpointables):
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
         self.path_manager = PathManager
+        self.may_skip = list(may_skip)
+        self._loading = ""
 
     def save(self, name: str, *, tag_last: bool = True, **kwargs) -> None:
         """Write `name`.pth atomically; `tag_last=False` keeps `last_checkpoint` pointing at
@@ -51,7 +60,8 @@ class ReidCheckpointer(Checkpointer):
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {save_file}")
-        atomic_write_bytes(save_file, lambda f: torch.save(data, f))
+        with naming_the_file(save_file):
+            atomic_write_bytes(save_file, lambda f: torch.save(data, f))
         if tag_last:
             self.tag_last_checkpoint(basename)
 
@@ -60,29 +70,39 @@ class ReidCheckpointer(Checkpointer):
         atomic_write_bytes(path, lambda f: f.write(last_filename_basename.encode()))
 
     def _load_file(self, f: str):
-        if not os.path.isfile(f):
-            raise FileNotFoundError(f"Checkpoint file {f} does not exist.")
+        """The checkpoint as a dict with a "model" entry, read without running code (see loading.py)."""
         try:
-            checkpoint = torch.load(f, map_location=torch.device("cpu"), weights_only=False)
-        except Exception as e:
+            checkpoint = load_checkpoint_file(f)
+        except UnreadableCheckpointError as e:
             others = sorted(p for p in self.get_all_checkpoint_files() if os.path.abspath(p) != os.path.abspath(f))
             hint = f" Other checkpoints in {self.save_dir}: {', '.join(others)}" if others else ""
-            raise RuntimeError(
-                f"Checkpoint {f} is unreadable (truncated or corrupt: {type(e).__name__}: {e}). "
-                f"Load another one with MODEL.WEIGHTS, or fix {os.path.join(self.save_dir, 'last_checkpoint')}.{hint}"
+            raise UnreadableCheckpointError(
+                f"{e} Load another one with MODEL.WEIGHTS, or fix "
+                f"{os.path.join(self.save_dir, 'last_checkpoint')}.{hint}"
             ) from e
         if not isinstance(checkpoint, dict) or "model" not in checkpoint:
             # a bare state dict (e.g. exported weights)
             checkpoint = {"model": checkpoint}
         return checkpoint
 
+    def _load_model(self, checkpoint):
+        """fvcore's load of the model's tensors, after checking that they all fit (see may_skip)."""
+        check_state_dict_fits(self.model, checkpoint["model"], self._loading, self.may_skip)
+        return super()._load_model(checkpoint)
+
     def load(self, path: str, checkpointables=None):
-        """fvcore's load; a checkpointed optimizer (or other state) that no longer fits the run,
-        because the config changed which parameters are trained, gets an error that says so."""
+        """fvcore's load, strict (see __init__'s may_skip); a checkpointed optimizer (or other
+        state) that no longer fits the run, because the config changed which parameters are
+        trained, gets an error that says so."""
+        if path and "://" not in path and not os.path.isfile(path):  # URLs are fetched by fvcore's load
+            raise FileNotFoundError(f"Checkpoint file {path} does not exist.")
+        self._loading = path
         try:
             return super().load(path, checkpointables=checkpointables)
+        except CheckpointError:
+            raise
         except ValueError as e:
-            raise ValueError(
+            raise ConfigError(
                 f"Checkpoint {path} does not fit this run ({e}). Its optimizer state was saved for other trained "
                 "parameters: since it was written, the config changed which parameters are trained or how they "
                 "are grouped (e.g. MODEL.PART_HEAD.ROW_PRIOR_LEARNED, SOLVER.WEIGHT_DECAY_NORM, "

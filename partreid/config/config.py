@@ -1,11 +1,14 @@
 """Config object: fvcore's CfgNode (YAML with `_BASE_`) plus versioning and clear errors."""
 import ast
 import difflib
-import importlib
+import importlib.metadata
 import logging
 import os
 
-from fvcore.common.config import CfgNode as _FvCfgNode
+import yaml
+from fvcore.common.config import BASE_KEY, CfgNode as _FvCfgNode
+
+from ..utils.errors import ConfigError, ConfigKeyError
 
 logger = logging.getLogger(__name__)
 
@@ -15,19 +18,52 @@ CURRENT_VERSION = 3
 class CfgNode(_FvCfgNode):
     """A yacs node whose merges name the offending key and suggest close matches."""
 
+    def _is_key(self, token) -> bool:
+        node = self
+        for part in str(token).split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    def _key_without_value(self, cfg_list) -> str:
+        """The override of an odd KEY VALUE list that lacks its value: the first key followed by
+        another key (or by nothing)."""
+        for i in range(0, len(cfg_list), 2):
+            if i + 1 == len(cfg_list) or self._is_key(cfg_list[i + 1]):
+                return cfg_list[i]
+        return cfg_list[-1]
+
     def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = False) -> None:
         loaded = self.load_yaml_with_base(cfg_filename, allow_unsafe=allow_unsafe)
         if not isinstance(loaded, dict):
-            raise ValueError(f"Config file {cfg_filename} must hold a YAML mapping, got {type(loaded).__name__}")
+            raise ConfigError(f"Config file {cfg_filename} must hold a YAML mapping, got {type(loaded).__name__}")
         version = loaded.get("VERSION", CURRENT_VERSION)
         loaded = upgrade_config(loaded, version)
         loaded["VERSION"] = CURRENT_VERSION
         _check_keys(loaded, self, cfg_filename)
-        self.merge_from_other_cfg(type(self)(loaded))
+        try:
+            self.merge_from_other_cfg(type(self)(loaded))
+        except ValueError as e:  # yacs: a value of the wrong type, naming the key
+            raise ConfigError(f"Config file {cfg_filename}: {e}") from e
+
+    @classmethod
+    def load_yaml_with_base(cls, filename: str, allow_unsafe: bool = False):
+        """fvcore's load; a `_BASE_` that does not exist is an error naming the file that refers to it."""
+        base = _base_of(filename)
+        if base is not None:
+            resolved = os.path.expanduser(base)
+            if not resolved.startswith(("/", "https://", "http://")):
+                resolved = os.path.join(os.path.dirname(filename), resolved)
+            if not resolved.startswith(("https://", "http://")) and not os.path.isfile(resolved):
+                raise ConfigError(f"Config file {filename} has _BASE_: {base}, which does not exist (looked for "
+                                  f"{resolved}; a relative _BASE_ is taken from the folder of the file that names it)")
+        return super().load_yaml_with_base(filename, allow_unsafe=allow_unsafe)
 
     def merge_from_list(self, cfg_list):
         if len(cfg_list) % 2:
-            raise ValueError(f"Command-line overrides must be KEY VALUE pairs, got an odd list: {cfg_list}")
+            raise ConfigError(f"Override {self._key_without_value(cfg_list)} has no value: command-line overrides "
+                              f"are KEY VALUE pairs, and these {len(cfg_list)} items are an odd number")
         cfg_list = list(cfg_list)
         for k in range(0, len(cfg_list), 2):
             node = self
@@ -38,7 +74,10 @@ class CfgNode(_FvCfgNode):
                 node = node[part]
             if isinstance(node, float) and isinstance(_literal(cfg_list[k + 1]), int):
                 cfg_list[k + 1] = repr(float(_literal(cfg_list[k + 1])))
-        return super().merge_from_list(cfg_list)
+        try:
+            return super().merge_from_list(cfg_list)
+        except ValueError as e:  # yacs: a value of the wrong type, naming the key
+            raise ConfigError(f"Command-line override: {e}") from e
 
 
 def _raise_unknown(full_key, node, source):
@@ -46,9 +85,20 @@ def _raise_unknown(full_key, node, source):
     last = full_key.split(".")[-1]
     close = difflib.get_close_matches(last, known, n=3)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise KeyError(
+    raise ConfigKeyError(
         f"Unknown config key '{full_key}' (from {source}).{hint} Known keys at this level: {', '.join(known)}"
     )
+
+
+def _base_of(filename: str):
+    """The `_BASE_` value of a YAML file, None when it has none or cannot be read here (fvcore's
+    own load then reports the problem)."""
+    try:
+        with open(filename) as f:
+            loaded = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return None
+    return loaded.get(BASE_KEY) if isinstance(loaded, dict) else None
 
 
 def _literal(text):
@@ -74,7 +124,7 @@ def _check_keys(loaded, reference, source, prefix=""):
 def upgrade_config(cfg_dict: dict, from_version: int) -> dict:
     """Upgrade a loaded YAML dict from an older VERSION to CURRENT_VERSION."""
     if from_version > CURRENT_VERSION:
-        raise ValueError(
+        raise ConfigError(
             f"Config VERSION {from_version} is newer than this partreid ({CURRENT_VERSION}); upgrade partreid."
         )
     if from_version < 2:
@@ -89,6 +139,23 @@ def upgrade_config(cfg_dict: dict, from_version: int) -> dict:
     return cfg_dict
 
 
+# Keys that size batches or loaders, checked by check_config when a config is set up: at least 1,
+# or at least 0 (0 meaning "the main process" or "derived from the data").
+POSITIVE_KEYS = ("DATALOADER.NUM_IDENTITIES", "DATALOADER.NUM_INSTANCES", "TEST.IMS_PER_BATCH", "TEST.RANK_BATCH")
+NON_NEGATIVE_KEYS = ("DATALOADER.NUM_WORKERS", "DATALOADER.ITERS_PER_EPOCH")
+
+
+def check_config(cfg) -> None:
+    """Refuse values that cannot work, naming the key, before anything is built or trained."""
+    for keys, low, what in ((POSITIVE_KEYS, 1, "a whole number >= 1"), (NON_NEGATIVE_KEYS, 0, "a whole number >= 0")):
+        for key in keys:
+            node = cfg
+            for part in key.split("."):
+                node = node[part]
+            if isinstance(node, bool) or not isinstance(node, int) or node < low:
+                raise ConfigError(f"{key} must be {what}, got {node!r}")
+
+
 def get_cfg() -> CfgNode:
     """A fresh copy of the default config (see partreid/config/defaults.py)."""
     from .defaults import _C
@@ -96,14 +163,37 @@ def get_cfg() -> CfgNode:
     return _C.clone()
 
 
+# The entry-point group through which an installed package declares itself a partreid project:
+# [project.entry-points."partreid.projects"] <name> = "<module>" in its pyproject.toml.
+PROJECTS_ENTRY_POINT_GROUP = "partreid.projects"
+
+
+def installed_projects() -> dict:
+    """{name: entry point} of the installed packages that declare themselves partreid projects."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=PROJECTS_ENTRY_POINT_GROUP)}
+
+
 def _import_projects(cfg, names):
+    """Import each project named in PROJECTS and call its add_config(cfg). Only installed packages
+    that declare themselves partreid projects are imported: a config cannot make partreid import
+    an arbitrary module."""
+    if not names:
+        return
+    installed = installed_projects()
     for name in names:
+        if name not in installed:
+            raise ConfigError(
+                f"PROJECTS lists '{name}', which is not an installed partreid project (installed: "
+                f"{', '.join(sorted(installed)) or 'none'}). Install its package (pip install -e projects/<Name>); "
+                f"its pyproject.toml declares it under [project.entry-points.\"{PROJECTS_ENTRY_POINT_GROUP}\"] "
+                "(see docs/extending/new_project.md)."
+            )
         try:
-            module = importlib.import_module(name)
+            module = installed[name].load()
         except ImportError as e:
-            raise ImportError(
-                f"PROJECTS lists '{name}', which cannot be imported ({e}). Install its package "
-                "(pip install -e projects/<Name>, see docs/extending/new_project.md) or fix the config's PROJECTS list."
+            raise ConfigError(
+                f"PROJECTS lists '{name}', an installed partreid project whose module {installed[name].value} cannot "
+                f"be imported ({e}); reinstall its package (pip install -e projects/<Name>)."
             ) from e
         add_config = getattr(module, "add_config", None)
         if add_config is not None:
@@ -128,6 +218,7 @@ def setup_cfg(config_file: str = "", opts=None, freeze: bool = True) -> CfgNode:
         cfg.merge_from_file(config_file)
     if opts:
         cfg.merge_from_list(opts)
+    check_config(cfg)
     if freeze:
         cfg.freeze()
     return cfg

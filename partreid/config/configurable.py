@@ -34,10 +34,12 @@ from typing import Dict, Mapping, Optional
 
 from yacs.config import CfgNode
 
+from ..utils.errors import ConfigKeyError, UserError
+
 __all__ = ["ArgumentError", "ConfigArguments", "config_arguments", "configurable"]
 
 
-class ArgumentError(ValueError):
+class ArgumentError(UserError, ValueError):
     """A constructor argument with a value the component cannot use.
 
     `template` is a str.format string. A field that is one of `values` is filled with that value
@@ -98,7 +100,7 @@ def _lookup(cfg, key: str):
     node = cfg
     for depth, part in enumerate(key.split(".")):
         if not isinstance(node, Mapping) or part not in node:
-            raise KeyError(
+            raise ConfigKeyError(
                 f"The config has no key {'.'.join(key.split('.')[: depth + 1])} (needed for {key}); a project's "
                 "keys exist only once its add_config has run (list it in the config's PROJECTS)"
             )

@@ -42,8 +42,15 @@ _C.MODEL = CN()
 _C.MODEL.META_ARCHITECTURE = "PartBaseline"
 # "auto" (CUDA when available, else CPU), "cpu" or "cuda".
 _C.MODEL.DEVICE = "auto"
-# A checkpoint (.pth) whose "model" weights are loaded before training or evaluation.
+# A checkpoint (.pth) whose "model" weights are loaded before training or evaluation. It is read
+# with torch.load(weights_only=True): a file that would run code to load is refused. Every tensor
+# must fit the model (none missing, unexpected or of another shape), or loading is an error.
 _C.MODEL.WEIGHTS = ""
+# Training from MODEL.WEIGHTS only (fine-tuning; not --resume, --eval-only or the tools): regular
+# expressions of tensor names (matched at the start of the name) that may be missing from the
+# checkpoint, unexpected in it or of another shape; each one skipped is logged. E.g.
+# ["classifier\\.", "part_classifiers\\."] starts from a model trained on other identities.
+_C.MODEL.WEIGHTS_MAY_SKIP = []
 # Per-channel pixel statistics in 0..255 scale (ImageNet); the loader yields uint8
 # images and the model normalises on its device, which keeps host->device copies small.
 _C.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]

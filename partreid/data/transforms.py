@@ -44,10 +44,15 @@ def read_image(path: str, decoder: str = "opencv") -> np.ndarray:
             data = f.read()
     except OSError as e:
         raise ImageReadError(f"Cannot read image {path}: {e}") from e
+    if not data:
+        raise ImageReadError(f"Empty image file {path} (0 bytes)")
     if data[:2] == b"\xff\xd8" and _jpeg_is_truncated(data):
         raise ImageReadError(f"Corrupt image {path}: truncated JPEG (no end-of-image marker)")
     if decoder == "opencv":
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error as e:
+            raise ImageReadError(f"Corrupt image {path}: OpenCV cannot decode its {len(data)} bytes ({e})") from e
         if image is None:
             raise ImageReadError(f"Corrupt image {path}: OpenCV cannot decode its {len(data)} bytes")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

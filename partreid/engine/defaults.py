@@ -11,7 +11,6 @@ import warnings
 from collections import OrderedDict
 
 import torch
-from iopath.common.file_io import g_pathmgr
 
 with warnings.catch_warnings():
     # fvcore.nn's package init scripts a loss with the deprecated torch.jit.script; only the
@@ -19,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     from fvcore.nn import parameter_count_table
 
-from ..checkpoint import ReidCheckpointer, atomic_write_bytes
+from ..checkpoint import ReidCheckpointer, atomic_write_bytes, load_checkpoint_file
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, epoch_lengths
 from ..evaluation import build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset
@@ -28,6 +27,7 @@ from ..modeling.meta_arch.build import build_model, resolve_device
 from ..solver import EpochSchedule, build_lr_scheduler, build_optimizer
 from ..utils import comm
 from ..utils.env import collect_env_info, configure_determinism, seed_all_rng
+from ..utils.errors import CheckpointError, ConfigError
 from ..utils.events import default_writers
 from ..utils.logger import setup_logger
 from . import hooks
@@ -35,15 +35,17 @@ from .train_loop import SimpleTrainer, amp_settings
 
 logger = logging.getLogger(__name__)
 
+# What --eval-only writes beside eval_results.json: the config it evaluated with.
+EVAL_CONFIG_NAME = "eval_config.yaml"
+
 
 def num_classes_in_checkpoint(path: str) -> int:
     """The number of identities a checkpoint was trained on: the rows of its identity classifier."""
-    with g_pathmgr.open(path, "rb") as f:
-        state = torch.load(f, map_location="cpu", weights_only=False)
+    state = load_checkpoint_file(path)
     weights = state.get("model", state).get("classifier.weight") if isinstance(state, dict) else None
     if weights is None:
-        raise ValueError(f"{path} has no 'classifier.weight' to count the training identities from; "
-                         "set MODEL.NUM_CLASSES to the number the model was trained with")
+        raise CheckpointError(f"{path} has no 'classifier.weight' to count the training identities from; "
+                              "set MODEL.NUM_CLASSES to the number the model was trained with")
     return int(weights.shape[0])
 
 
@@ -79,12 +81,14 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n  tools/train_net.py --config-file projects/PartMix/configs/synthvi_partmix.yaml\n"
         "  tools/train_net.py --config-file CFG --resume              # continue where the run stopped\n"
-        "  tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth\n"
+        "  tools/train_net.py --eval-only MODEL.WEIGHTS output/model_final.pth   # with output/config.yaml\n"
         "  tools/train_net.py --config-file CFG SOLVER.BASE_LR 1e-4 OUTPUT_DIR output/lr1e-4\n"
         "  tools/train_net.py --config-file CFG --num-gpus 8 --num-machines 2 --machine-rank 0 \\\n"
         "      --dist-url tcp://10.0.0.1:29500        # and --machine-rank 1 on the second machine",
     )
-    parser.add_argument("--config-file", required=True, metavar="FILE", help="YAML config")
+    parser.add_argument("--config-file", default="", metavar="FILE",
+                        help="YAML config; with --eval-only it defaults to the config.yaml of the run folder that "
+                             "holds MODEL.WEIGHTS")
     parser.add_argument("--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint if it exists")
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS and exit")
     parser.add_argument("--print-recipe", action="store_true",
@@ -104,8 +108,10 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
     return parser
 
 
-def default_setup(cfg, args=None):
-    """Output dir, logger, environment and config in the log, config.yaml, seeding."""
+def default_setup(cfg, args=None, write_config: bool = True):
+    """Output dir, logger, environment and config in the log, config.yaml, seeding.
+    `write_config=False` (evaluation) leaves OUTPUT_DIR/config.yaml alone: that file records
+    the config the run's weights were trained with."""
     rank = comm.get_rank()
     out = cfg.OUTPUT_DIR
     if comm.is_main_process():
@@ -120,7 +126,7 @@ def default_setup(cfg, args=None):
         logger.info(f"Command line arguments: {args}")
         if getattr(args, "config_file", ""):
             logger.info(f"Config file {args.config_file}")
-    if comm.is_main_process():
+    if write_config and comm.is_main_process():
         path = os.path.join(out, "config.yaml")
         atomic_write_bytes(path, lambda f: f.write(cfg.dump().encode()))
         logger.info(f"Full config saved to {path}")
@@ -329,7 +335,12 @@ class DefaultTrainer:
         else:
             if resume:
                 logger.info(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR}; starting from scratch")
-            self.checkpointer.load(self.cfg.MODEL.WEIGHTS, checkpointables=[])
+            # fine-tuning from other weights: the only load that may leave tensors out, as the config says
+            self.checkpointer.may_skip = list(self.cfg.MODEL.WEIGHTS_MAY_SKIP)
+            try:
+                self.checkpointer.load(self.cfg.MODEL.WEIGHTS, checkpointables=[])
+            finally:
+                self.checkpointer.may_skip = []
             self.start_iter = 0
             self._set_aside_previous_metrics()
 
@@ -383,10 +394,13 @@ class DefaultTrainer:
     @classmethod
     def evaluate_weights(cls, cfg):
         """--eval-only: test the checkpoint MODEL.WEIGHTS and write the results to
-        OUTPUT_DIR/eval_results.json. The number of classes comes from the checkpoint's identity
-        classifier, so the training set need not be on this machine."""
+        OUTPUT_DIR/eval_results.json, and the config they were measured with to
+        OUTPUT_DIR/eval_config.yaml (a run folder's config.yaml stays the training record). The
+        number of classes comes from the checkpoint's identity classifier, so the training set
+        need not be on this machine. Every tensor of the checkpoint must fit the model."""
         if not cfg.MODEL.WEIGHTS:
-            raise ValueError("--eval-only needs MODEL.WEIGHTS (a checkpoint .pth) on the command line or in the config.")
+            raise ConfigError("--eval-only needs MODEL.WEIGHTS (a checkpoint .pth) on the command line or in the "
+                              "config.")
         if cfg.MODEL.NUM_CLASSES == 0:
             cfg.defrost()
             cfg.MODEL.NUM_CLASSES = num_classes_in_checkpoint(cfg.MODEL.WEIGHTS)
@@ -395,10 +409,12 @@ class DefaultTrainer:
         ReidCheckpointer(model).load(cfg.MODEL.WEIGHTS, checkpointables=[])
         results = cls.test(cfg, model)
         if comm.is_main_process():
+            config_path = os.path.join(cfg.OUTPUT_DIR, EVAL_CONFIG_NAME)
+            atomic_write_bytes(config_path, lambda f: f.write(cfg.dump().encode()))
             path = os.path.join(cfg.OUTPUT_DIR, "eval_results.json")
-            payload = {"weights": cfg.MODEL.WEIGHTS, "results": results}
+            payload = {"weights": cfg.MODEL.WEIGHTS, "config": EVAL_CONFIG_NAME, "results": results}
             atomic_write_bytes(path, lambda f: f.write(json.dumps(payload, indent=1).encode()))
-            logger.info(f"Evaluation results written to {path}")
+            logger.info(f"Evaluation results written to {path}, its config to {config_path}")
         return results
 
     @classmethod

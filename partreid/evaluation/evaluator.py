@@ -3,7 +3,7 @@ import abc
 import datetime
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -125,6 +125,7 @@ class DatasetEvaluator(abc.ABC):
                 "cover the whole dataset.test"
             )
         results = self.compute(assembled)
+        report_identities_in_one_modality(self.dataset.test, results)
         logger.info("Evaluation results (%s):\n%s", type(self).__name__, print_results_table(results))
         return results
 
@@ -170,6 +171,33 @@ class DatasetEvaluator(abc.ABC):
         if self.dot_product:
             return -(query_features.float() @ gallery_features.float().t())
         return cosine_distance(query_features, gallery_features)
+
+
+def identities_in_one_modality(items) -> List[int]:
+    """Test identities with images of one modality only, sorted ([] for a test set that holds
+    one modality in all, as single-modality ReID's)."""
+    modalities = defaultdict(set)
+    for item in items:
+        modalities[item.pid].add(item.modality)
+    if len(set().union(*modalities.values())) < 2:
+        return []
+    return sorted(pid for pid, seen in modalities.items() if len(seen) == 1)
+
+
+def report_identities_in_one_modality(items, results) -> None:
+    """A cross-modality query of an identity with no image in the other modality has no true
+    match: rank.py leaves it out of every average. Say so in the log and in every group of
+    `results` (`ids_one_modality`: their count, `ids_one_modality_list`: their ids), so that a
+    test set missing images is not averaged over fewer identities silently."""
+    pids = identities_in_one_modality(items)
+    if not pids:
+        return
+    listed = " ".join(str(pid) for pid in pids)
+    logger.warning("%d test identities have images of one modality only; their queries have no cross-modality "
+                   "match and are left out of the averages. Identities: %s", len(pids), listed)
+    for metrics in results.values():
+        metrics["ids_one_modality"] = len(pids)
+        metrics["ids_one_modality_list"] = listed
 
 
 def fuse_flipped(features: torch.Tensor, flipped: torch.Tensor, fusion: str = "mean") -> torch.Tensor:

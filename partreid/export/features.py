@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..checkpoint import atomic_write_bytes
+from ..checkpoint import atomic_write_bytes, load_checkpoint_file
 from ..data.transforms import read_image, resize, to_chw_tensor
 from ..evaluation.evaluator import fuse_flipped
 
@@ -184,7 +184,7 @@ def extract_features(
 def load_features(output: str) -> Tuple[np.ndarray, List[str]]:
     """(features (N, D), image paths) of a finished extraction."""
     if output.endswith(".pt"):
-        data = torch.load(output, map_location="cpu")
+        data = load_checkpoint_file(output)
         return data["features"].numpy(), list(data["paths"])
     with open(paths_file(output)) as f:
         return np.load(output), f.read().splitlines()

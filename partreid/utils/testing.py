@@ -10,6 +10,20 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
 
 
+def declare_project(site_dir, name: str, module: str = "") -> str:
+    """Declare `module` (default: `name`) an installed partreid project called `name`, as pip
+    would on install: a .dist-info folder in `site_dir` whose entry_points.txt names it in the
+    "partreid.projects" group. With `site_dir` on sys.path (or PYTHONPATH), PROJECTS may list
+    `name`. Returns the .dist-info folder."""
+    dist_info = os.path.join(str(site_dir), f"partreid_test_project_{name}-0.0.dist-info")
+    os.makedirs(dist_info, exist_ok=True)
+    with open(os.path.join(dist_info, "METADATA"), "w") as f:
+        f.write(f"Metadata-Version: 2.1\nName: partreid-test-project-{name}\nVersion: 0.0\n")
+    with open(os.path.join(dist_info, "entry_points.txt"), "w") as f:
+        f.write(f"[partreid.projects]\n{name} = {module or name}\n")
+    return dist_info
+
+
 def tiny_model_cfg():
     """A fresh config for the smallest model that exercises every path: ResNet-18 with 2 parts
     and 4 classes on the CPU (inputs of 64x32 keep it fast)."""
@@ -21,6 +35,30 @@ def tiny_model_cfg():
     cfg.MODEL.BACKBONE.DEPTH = 18
     cfg.MODEL.PART_HEAD.NUM_PARTS = 2
     return cfg
+
+
+def tiny_run_folder(folder, num_parts: int = 2, extra=None) -> str:
+    """A run folder as training leaves it, for tools that load a checkpoint: model_final.pth of a
+    tiny_model_cfg() model (random weights, `num_parts` parts, 64x32 test images; `extra` entries
+    added to the checkpoint) and its config.yaml, with MODEL.NUM_CLASSES 0 as a config that takes
+    it from the data. Returns the checkpoint's path."""
+    import torch
+
+    from ..modeling.meta_arch.build import build_model
+
+    cfg = tiny_model_cfg()
+    cfg.MODEL.PART_HEAD.NUM_PARTS = num_parts
+    cfg.INPUT.SIZE_TEST = [64, 32]
+    cfg.OUTPUT_DIR = str(folder)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    os.makedirs(folder, exist_ok=True)
+    weights = os.path.join(str(folder), "model_final.pth")
+    torch.save({"model": model.state_dict(), **(extra or {})}, weights)
+    cfg.MODEL.NUM_CLASSES = 0
+    with open(os.path.join(str(folder), "config.yaml"), "w") as f:
+        f.write(cfg.dump())
+    return weights
 
 
 def tiny_synthvi_opts(data_root, out_dir, **overrides):

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from partreid.checkpoint import ReidCheckpointer, checkpointer as checkpointer_module
+from partreid.checkpoint import ReidCheckpointer, checkpointer as checkpointer_module, load_checkpoint_file
 
 
 def disk_full():
@@ -49,7 +49,7 @@ def test_disk_fills_half_way_through_the_checkpoint(saved, monkeypatch):
     monkeypatch.setattr(torch, "save", real_save)
     fresh = torch.nn.Linear(4, 2)
     ReidCheckpointer(fresh, str(out)).resume_or_load("", resume=True)
-    assert torch.equal(fresh.weight, torch.load(out / "model_0000001.pth", weights_only=False)["model"]["weight"])
+    assert torch.equal(fresh.weight, load_checkpoint_file(out / "model_0000001.pth")["model"]["weight"])
 
 
 def test_disk_fills_while_the_pointer_is_rewritten(saved, monkeypatch):
@@ -67,5 +67,5 @@ def test_disk_fills_while_the_pointer_is_rewritten(saved, monkeypatch):
     # the new file is complete, but the pointer still names the previous, intact checkpoint
     assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
     assert (out / "model_0000001.pth").read_bytes() == before
-    assert "model" in torch.load(out / "model_0000002.pth", weights_only=False)
+    assert "model" in load_checkpoint_file(out / "model_0000002.pth")
     assert not leftovers(out)

@@ -5,6 +5,8 @@ import pytest
 
 from partreid.config import get_cfg
 from partreid.config import setup_cfg
+from partreid.utils.errors import ConfigError, UserError
+from partreid.utils.testing import declare_project
 
 
 def write(path, text):
@@ -88,6 +90,7 @@ def test_project_module_adds_keys_before_merge(tmp_path, monkeypatch):
             cfg.MYPROJ = CN()
             cfg.MYPROJ.ALPHA = 1.0
     """))
+    declare_project(tmp_path, "myproj_cfgtest")
     monkeypatch.syspath_prepend(str(tmp_path))
     f = write(tmp_path / "p.yaml", """
         PROJECTS: ["myproj_cfgtest"]
@@ -101,8 +104,24 @@ def test_project_module_adds_keys_before_merge(tmp_path, monkeypatch):
 
 def test_missing_project_is_a_clear_error(tmp_path):
     f = write(tmp_path / "p.yaml", 'PROJECTS: ["no_such_project_xyz"]\n')
-    with pytest.raises(ImportError, match="no_such_project_xyz"):
+    with pytest.raises(ConfigError, match="'no_such_project_xyz', which is not an installed partreid project"):
         setup_cfg(f)
+
+
+def test_projects_imports_only_declared_projects(tmp_path, monkeypatch):
+    """An importable module that no installed package declares a project is refused, and never
+    imported: a config cannot make partreid run a module of its choice."""
+    marker = tmp_path / "imported"
+    (tmp_path / "not_a_project_cfgtest.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    declare_project(tmp_path, "declared_cfgtest", module="json")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = write(tmp_path / "p.yaml", 'PROJECTS: ["not_a_project_cfgtest"]\n')
+    with pytest.raises(ConfigError, match=r"not_a_project_cfgtest.*installed: .*declared_cfgtest"):
+        setup_cfg(f)
+    assert not marker.exists() and "not_a_project_cfgtest" not in sys.modules
+    with pytest.raises(ConfigError, match="not an installed partreid project"):
+        setup_cfg("", ["PROJECTS", '["not_a_project_cfgtest"]'])
+    assert not marker.exists()
 
 
 def test_every_default_key_is_commented():
@@ -123,3 +142,43 @@ def test_every_default_key_is_commented():
                 uncommented.append(line)
     # keys directly under a node header are allowed only when the header is itself commented
     assert len(uncommented) == 0, uncommented
+
+
+@pytest.mark.parametrize("opts, key", [
+    (["SOLVER.BASE_LR", "0.1", "TEST.IMS_PER_BATCH"], "TEST.IMS_PER_BATCH"),
+    (["SOLVER.BASE_LR", "TEST.IMS_PER_BATCH", "16"], "SOLVER.BASE_LR"),
+    (["OUTPUT_DIR"], "OUTPUT_DIR"),
+])
+def test_odd_override_list_names_the_key_without_a_value(opts, key):
+    with pytest.raises(ConfigError) as error:
+        setup_cfg("", opts)
+    message = str(error.value)
+    assert message.startswith(f"Override {key} has no value") and "\n" not in message
+    assert "[" not in message  # the items themselves are not dumped
+
+
+def test_missing_base_names_the_file_that_refers_to_it(tmp_path):
+    write(tmp_path / "middle.yaml", "_BASE_: no_such_base.yaml\n")
+    child = write(tmp_path / "child.yaml", "_BASE_: middle.yaml\n")
+    with pytest.raises(ConfigError, match=rf"Config file {tmp_path / 'middle.yaml'} has _BASE_: no_such_base.yaml, "
+                                          "which does not exist"):
+        setup_cfg(child)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("TEST.IMS_PER_BATCH", "0"), ("DATALOADER.NUM_IDENTITIES", "0"), ("DATALOADER.NUM_INSTANCES", "-2"),
+    ("TEST.RANK_BATCH", "0"), ("DATALOADER.NUM_WORKERS", "-1"), ("DATALOADER.ITERS_PER_EPOCH", "-1"),
+])
+def test_batch_and_worker_keys_are_checked_when_the_config_is_set_up(key, value):
+    with pytest.raises(ConfigError, match=rf"^{key} must be a whole number >= [01], got {value}$"):
+        setup_cfg("", [key, value])
+    assert setup_cfg("", ["DATALOADER.NUM_WORKERS", "0"]).DATALOADER.NUM_WORKERS == 0
+
+
+def test_config_mistakes_are_user_errors(tmp_path):
+    """The command-line tools print these as one line (partreid.utils.cli)."""
+    for opts in (["NO_SUCH.KEY", "1"], ["TEST.IMS_PER_BATCH", "many"]):
+        with pytest.raises(UserError):
+            setup_cfg("", opts)
+    with pytest.raises(KeyError):  # still the built-in type callers catch
+        setup_cfg("", ["NO_SUCH.KEY", "1"])

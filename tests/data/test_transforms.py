@@ -46,6 +46,10 @@ def test_corrupt_truncated_and_missing_images_name_the_file(tmp_path, decoder):
         read_image(str(truncated), decoder)
     with pytest.raises(ImageReadError, match="Cannot read image .*absent.jpg"):
         read_image(str(tmp_path / "absent.jpg"), decoder)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageReadError, match=rf"Empty image file {empty} \(0 bytes\)"):
+        read_image(str(empty), decoder)
 
 
 def test_unknown_decoder():

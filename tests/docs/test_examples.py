@@ -10,6 +10,7 @@ import torch
 from partreid.config import setup_cfg
 from partreid.data import INFRARED, VISIBLE
 from partreid.modeling.losses.build import build_losses
+from partreid.utils.testing import declare_project
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "docs", "extending", "examples")
@@ -91,10 +92,12 @@ def test_dataset(example, tmp_path):
     assert batch["images"].shape == (2, 3, 16, 8) and batch["images"].dtype == torch.uint8
 
 
-def test_new_project_through_projects_key(example, tmp_path):
+def test_new_project_through_projects_key(example, tmp_path, monkeypatch):
     config = tmp_path / "toy.yaml"
     config.write_text('PROJECTS: ["toy_project"]\nTOY:\n  WEIGHT: 0.5\nMODEL:\n  LOSSES:\n    NAMES: ["ToyLogitLoss"]\n')
     example("toy_project")  # importable from the examples folder, as an installed project would be
+    declare_project(tmp_path, "toy_project")  # and declared a project, as its pyproject.toml does
+    monkeypatch.syspath_prepend(str(tmp_path))
     cfg = setup_cfg(str(config))
     assert cfg.TOY.WEIGHT == 0.5
     (loss,) = build_losses(cfg)

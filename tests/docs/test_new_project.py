@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from partreid.config import setup_cfg
+from partreid.utils.errors import ConfigError
 from partreid.utils.events import read_metrics
 from partreid.utils.testing import REPO_ROOT, run_train_net, tiny_synthvi_opts
 
@@ -63,6 +64,8 @@ def test_the_page_project_installs_and_trains(toy_project, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (site / "toy_project" / "__init__.py").is_file()
+    (dist_info,) = site.glob("*.dist-info")
+    assert "[partreid.projects]\ntoy_project = toy_project" in (dist_info / "entry_points.txt").read_text()
 
     assert train[:3] == ["python", "tools/train_net.py", "--config-file"] and len(train) == 4
     out = tmp_path / "out"
@@ -74,6 +77,10 @@ def test_the_page_project_installs_and_trains(toy_project, tmp_path):
 
 
 def test_the_page_project_not_installed_is_a_clear_error(toy_project, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "toy_project", None)  # not importable, whatever this environment holds
-    with pytest.raises(ImportError, match=r"PROJECTS lists 'toy_project', which cannot be imported.*pip install -e projects/"):
+    # the package is importable but not installed: without its entry point it is not a project
+    monkeypatch.syspath_prepend(str(tmp_path / "projects" / "Toy"))
+    with pytest.raises(ConfigError, match=r"PROJECTS lists 'toy_project', which is not an installed partreid "
+                                          r"project.*pip install -e projects/"):
         setup_cfg(str(tmp_path / "projects" / "Toy" / "configs" / "toy_synthvi.yaml"))
+    imported = sys.modules.get("toy_project")
+    assert imported is None or not imported.__file__.startswith(str(tmp_path))  # refused before any import

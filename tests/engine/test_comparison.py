@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from partreid.checkpoint import load_checkpoint_file
 from partreid.engine import comparison
 from partreid.engine.comparison import (
     final_evaluation,
@@ -158,9 +159,7 @@ def _two_arms(tmp_path, second="MODEL:\n  MIXER:\n    NAME: MixUp\n"):
 
 
 def _final_weights(run_dir):
-    import torch
-
-    return torch.load(os.path.join(run_dir, "model_final.pth"), map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint_file(os.path.join(run_dir, "model_final.pth"))["model"]
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ import sys
 import pytest
 import torch
 
-from partreid.utils.testing import REPO_ROOT, TRAIN_NET, tiny_synthvi_opts
+from partreid.checkpoint import load_checkpoint_file
+from partreid.utils.testing import REPO_ROOT, TRAIN_NET, declare_project, tiny_synthvi_opts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BASELINE_CFG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
@@ -32,11 +33,12 @@ def tiny_opts(data_root, out_dir, **extra):
     return tiny_synthvi_opts(data_root, out_dir, **{"SOLVER.WARMUP_EPOCHS": 0, **extra})
 
 
-def run_python(args, timeout=300):
-    """Run `python ARGS` from the repo root with this folder importable (for PROJECTS
-    ["bn_free_reid"]) and one thread per process (the tests share 2 cores)."""
+def run_python(args, project_site="", timeout=300):
+    """Run `python ARGS` from the repo root with this folder importable and `project_site`
+    declaring it a project (for PROJECTS ["bn_free_reid"]), one thread per process (the tests
+    share 2 cores)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
-        p for p in (HERE, os.environ.get("PYTHONPATH", "")) if p))
+        p for p in (HERE, project_site, os.environ.get("PYTHONPATH", "")) if p))
     return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -46,8 +48,16 @@ def synthvi_root(tmp_path_factory):
     return str(tmp_path_factory.mktemp("synthvi"))
 
 
+@pytest.fixture(scope="module")
+def bn_free_site(tmp_path_factory):
+    """A folder that declares bn_free_reid an installed partreid project."""
+    site = tmp_path_factory.mktemp("site")
+    declare_project(site, "bn_free_reid")
+    return str(site)
+
+
 def _final_params(out_dir):
-    return torch.load(os.path.join(out_dir, "model_final.pth"), map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint_file(os.path.join(out_dir, "model_final.pth"))["model"]
 
 
 def _eval_rows(out_dir):
@@ -64,13 +74,14 @@ def _assert_same_params(a, b):
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_and_resume_in_one(synthvi_root, tmp_path):
+def test_two_processes_match_one_and_resume_in_one(synthvi_root, bn_free_site, tmp_path):
     single, double, resumed = (str(tmp_path / n) for n in ("single", "double", "resumed"))
-    proc = run_python([TRAIN_NET, "--config-file", BASELINE_CFG, *tiny_opts(synthvi_root, single, **BN_FREE)])
+    proc = run_python([TRAIN_NET, "--config-file", BASELINE_CFG, *tiny_opts(synthvi_root, single, **BN_FREE)],
+                      bn_free_site)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     proc = run_python([TRAIN_NET, "--config-file", BASELINE_CFG, "--num-gpus", "2",
-                       *tiny_opts(synthvi_root, double, **BN_FREE)])
+                       *tiny_opts(synthvi_root, double, **BN_FREE)], bn_free_site)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "World size: 2" in proc.stdout
     _assert_same_params(_final_params(single), _final_params(double))
@@ -86,7 +97,7 @@ def test_two_processes_match_one_and_resume_in_one(synthvi_root, tmp_path):
     with open(os.path.join(resumed, "last_checkpoint"), "w") as f:
         f.write("model_0000001.pth")
     proc = run_python([TRAIN_NET, "--config-file", BASELINE_CFG, "--resume",
-                       *tiny_opts(synthvi_root, resumed, **BN_FREE)])
+                       *tiny_opts(synthvi_root, resumed, **BN_FREE)], bn_free_site)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Resuming at iteration 2" in proc.stdout
     _assert_same_params(_final_params(single), _final_params(resumed))

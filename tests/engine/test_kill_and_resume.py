@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+from partreid.checkpoint import load_checkpoint_file
 from partreid.utils.testing import REPO_ROOT as REPO
 from partreid.utils.testing import TRAIN_NET, tiny_synthvi_opts
 
@@ -48,7 +49,7 @@ def last_value_per_iteration(path, key):
 
 
 def weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint_file(path)["model"]
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+from partreid.checkpoint import load_checkpoint_file
 from partreid.utils.testing import REPO_ROOT, TRAIN_NET, run_train_net, train_net_env
 from partreid.utils.events import read_metrics
 from partreid.utils.visualization import save_training_curves
@@ -46,7 +47,7 @@ def rows(path):
 
 
 def final_weights(out_dir):
-    return torch.load(os.path.join(out_dir, "model_final.pth"), map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint_file(os.path.join(out_dir, "model_final.pth"))["model"]
 
 
 def assert_same_weights(a, b):

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from partreid.checkpoint import ReidCheckpointer
+from partreid.checkpoint import ReidCheckpointer, load_checkpoint_file
 from partreid.engine import hooks
 from partreid.engine.train_loop import SimpleTrainer
 from partreid.solver import EpochSchedule, LRMultiplier, WarmupParamScheduler, multistep_multiplier
@@ -99,7 +99,7 @@ def test_nan_loss_stops_with_terms(tmp_path):
         trainer.train(0, 12)
     # the checkpoint written before the failure is intact and loadable
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000003.pth"
-    torch.load(tmp_path / "model_0000003.pth", weights_only=False)
+    load_checkpoint_file(str(tmp_path / "model_0000003.pth"))
 
 
 def test_nan_checked_once_per_period_still_never_reaches_a_checkpoint(tmp_path):
@@ -144,7 +144,7 @@ def test_eval_hook_periods_and_best_checkpoint(tmp_path):
     trainer, _, _, _ = make(tmp_path, max_iter=12, period=4, eval_fn=eval_fn)
     trainer.train(0, 12)
     assert calls == [3, 7, 11]  # every 4 iterations, and once after the last one (not twice)
-    best = torch.load(tmp_path / "model_best.pth", weights_only=False)
+    best = load_checkpoint_file(tmp_path / "model_best.pth")
     assert best["iteration"] == 7 and best["best_value"] == 9.0
     # model_best does not hijack the resume pointer
     assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"

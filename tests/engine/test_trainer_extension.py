@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+from partreid.checkpoint import load_checkpoint_file
 from partreid.config import get_cfg
 from partreid.engine import DefaultTrainer, hooks
 from partreid.engine.defaults import default_setup
@@ -189,5 +190,5 @@ def test_precise_bn_reestimates_statistics_before_each_evaluation(data_root, tmp
     trainer.trainer.iter = 3
     original()
     torch.testing.assert_close(bn.running_mean, saved)
-    checkpoint = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint_file(tmp_path / "model_final.pth")
     torch.testing.assert_close(checkpoint["model"]["bn_neck.running_mean"], saved)

@@ -189,6 +189,21 @@ def test_regdb_both_directions_equal_direct_ranking():
     assert feed(RegDBEvaluator(make_cfg(), ReidDataset("regdb", [], same_cam)), perfect)["visible_to_thermal"]["mAP"] == 100.0
 
 
+def test_identities_in_one_modality_are_reported_not_dropped_silently(caplog):
+    """Identity 1 has no infrared image and identity 3 no visible one: their queries have no match,
+    which the log and every result group say, with the ids."""
+    items = [it for it in regdb_items() if not (it.pid == 1 and it.modality == INFRARED)
+             and not (it.pid == 3 and it.modality == VISIBLE)]
+    feats = torch.randn(len(items), 6, generator=torch.Generator().manual_seed(0))
+    with caplog.at_level("WARNING", logger="partreid.evaluation.evaluator"):
+        results = feed(RegDBEvaluator(make_cfg(), ReidDataset("regdb", [], items)), feats)
+    assert "2 test identities have images of one modality only" in caplog.text and "Identities: 1 3" in caplog.text
+    for metrics in results.values():
+        assert metrics["ids_one_modality"] == 2 and metrics["ids_one_modality_list"] == "1 3"
+    assert "ids_one_modality" not in feed(RegDBEvaluator(make_cfg(), ReidDataset("regdb", [], regdb_items())),
+                                          torch.randn(24, 6))["visible_to_thermal"]
+
+
 def llcm_items():
     items = []
     for pid in range(3):

@@ -63,15 +63,35 @@ def test_onnx_matches_pytorch_with_dynamic_batch(tiny_model, tmp_path):
 
 
 @pytest.mark.slow
-def test_export_tool_sizes_classes_from_checkpoint(tiny_model, tmp_path):
+def test_export_tool_uses_the_run_config_and_sizes_classes_from_checkpoint(tiny_model, tmp_path):
+    """A run folder (weights + config.yaml, MODEL.NUM_CLASSES 0): without --config-file the tool
+    builds the model from that config.yaml, says so, and records its config beside the .onnx."""
     weights = str(tmp_path / "model_final.pth")
     torch.save({"model": tiny_model.state_dict()}, weights)
+    run_config = _tiny_cfg()
+    run_config.MODEL.NUM_CLASSES = 0
+    (tmp_path / "config.yaml").write_text(run_config.dump())
     tool = _load_tool("export_onnx")
-    difference = tool.main(["--config-file", os.path.join(REPO, "configs", "synthvi_baseline.yaml"),
-                            "--output", str(tmp_path / "out.onnx"), "MODEL.WEIGHTS", weights, "MODEL.DEVICE", "cpu",
-                            "MODEL.PART_HEAD.NUM_PARTS", "2", "INPUT.SIZE_TEST", "[64,32]"])
+    difference = tool.main(["--output", str(tmp_path / "onnx" / "out.onnx"), "MODEL.WEIGHTS", weights])
     assert difference <= 1e-3
-    assert os.path.isfile(tmp_path / "out.onnx")
+    assert os.path.isfile(tmp_path / "onnx" / "out.onnx")
+    record = (tmp_path / "onnx" / "out_config.yaml").read_text()
+    assert f"WEIGHTS: {weights}" in record and "NUM_CLASSES: 4" in record
+    assert (tmp_path / "config.yaml").read_text() == run_config.dump()
+
+
+def test_extract_features_tool_records_its_config_beside_the_features(tiny_model, image_folder, tmp_path):
+    weights = str(tmp_path / "run" / "model_final.pth")
+    os.makedirs(tmp_path / "run")
+    torch.save({"model": tiny_model.state_dict()}, weights)
+    (tmp_path / "run" / "config.yaml").write_text(_tiny_cfg().dump())
+    output = str(tmp_path / "feats.npy")
+    features = _load_tool("extract_features").main(["--input", image_folder, "--output", output, "--num-workers", "0",
+                                                    "MODEL.WEIGHTS", weights, "TEST.FLIP_FEATURES", "True"])
+    assert features.shape == (10, 3 * 512)
+    record = (tmp_path / "feats_config.yaml").read_text()
+    assert "FLIP_FEATURES: true" in record and f"WEIGHTS: {weights}" in record
+    assert (tmp_path / "run" / "config.yaml").read_text() == _tiny_cfg().dump()
 
 
 def test_list_images_folder_and_list(image_folder, tmp_path):

@@ -108,7 +108,11 @@ def test_finished_trials_are_skipped(trained):
 @pytest.mark.slow
 def test_eval_only_reevaluates_the_final_weights(trained):
     tool, root, opts, summary = trained
+    records = {t: (root / "out" / f"trial_{t}" / "config.yaml").read_text() for t in (1, 2)}
     evaluated = tool.cli(["--config-file", CONFIG, "--eval-only", "--trials", "1-2", *opts])
+    for trial, record in records.items():  # each trial's training record stays; the evaluation has its own
+        assert (root / "out" / f"trial_{trial}" / "config.yaml").read_text() == record
+        assert "REGDB_TRIAL: %d" % trial in (root / "out" / f"trial_{trial}" / "eval_config.yaml").read_text()
     for trial in ("1", "2"):
         for direction, metrics in summary["per_trial"][trial].items():
             assert evaluated["per_trial"][trial][direction] == pytest.approx(metrics)

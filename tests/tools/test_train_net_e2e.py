@@ -59,6 +59,23 @@ def test_train_eval_and_resume(data_root, tmp_path):
     assert written["results"]["all_search_1shot"]["mAP"] == pytest.approx(
         [r for r in rows if "eval/all_search_1shot/mAP" in r][-1]["eval/all_search_1shot/mAP"])
 
+    # evaluation only into the run folder, with the run's own config.yaml (no --config-file) and an
+    # evaluation override: config.yaml stays the training record, eval_config.yaml records the evaluation
+    record = open(os.path.join(out, "config.yaml")).read()
+    moved = str(tmp_path / "moved")  # a run folder moved since its config.yaml was written (OUTPUT_DIR: out)
+    os.rename(out, moved)
+    original, out = out, moved
+    proc = run(["--eval-only", "MODEL.WEIGHTS", os.path.join(out, "model_final.pth"), "TEST.FLIP_FEATURES", "True"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not os.path.exists(original)  # the results went beside the weights
+    run_config = os.path.join(out, "config.yaml")
+    assert f"Config: {run_config} (the run folder's config.yaml beside MODEL.WEIGHTS)" in proc.stdout
+    assert open(os.path.join(out, "config.yaml")).read() == record and "FLIP_FEATURES: false" in record
+    evaluated = open(os.path.join(out, "eval_config.yaml")).read()
+    assert "FLIP_FEATURES: true" in evaluated and f"WEIGHTS: {os.path.join(out, 'model_final.pth')}" in evaluated
+    with open(os.path.join(out, "eval_results.json")) as f:
+        assert json.load(f)["config"] == "eval_config.yaml"
+
 
 @pytest.mark.slow
 def test_same_seed_same_metrics_and_a_rerun_keeps_the_old_metrics(data_root, tmp_path):

@@ -1,8 +1,10 @@
 """A minimal project module: importing it registers its components; `add_config` adds its keys.
 
-A config opts in with `PROJECTS: ["toy_project"]`; the module must be importable, which
-new_project.md does by making it the package `projects/Toy/toy_project/__init__.py` and
-installing it with `pip install -e projects/Toy`. The core never imports a project."""
+A config opts in with `PROJECTS: ["toy_project"]`; the module must be installed and declared a
+partreid project, which new_project.md does by making it the package
+`projects/Toy/toy_project/__init__.py`, declaring it in the "partreid.projects" entry-point group
+of its pyproject.toml and installing it with `pip install -e projects/Toy`. The core never
+imports a project."""
 import torch
 
 from partreid.config import config_arguments, configurable

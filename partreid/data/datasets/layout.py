@@ -7,13 +7,14 @@ from typing import Dict, List, Tuple
 
 from iopath.common.file_io import g_pathmgr
 
+from ...utils.errors import UserError
 from .base import ReidItem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 _CAMERA_DIR = re.compile(r"^cam(\d+)$")
 
 
-class DatasetLayoutError(RuntimeError):
+class DatasetLayoutError(UserError, RuntimeError):
     """The dataset tree on disk does not match the layout its loader expects."""
 
 

@@ -38,8 +38,15 @@ class CrossModalitySampler(IdentityBatchSampler):
             )
         skipped = sorted(set(all_pids) - set(usable))
         if skipped:
+            # training pids are relabelled 0..N-1: an image path is what names the identity on disk
+            described = []
+            for pid in skipped[:10]:
+                modality = VISIBLE if (pid, VISIBLE) in self.by_pid_modality else INFRARED
+                example = items[self.by_pid_modality[(pid, modality)][0]].path
+                described.append(f"{example} ({'visible' if modality == VISIBLE else 'infrared'} only)")
             logger.warning(
-                "CrossModalitySampler skips %d identities that lack a modality (e.g. %s)", len(skipped), skipped[:10]
+                "CrossModalitySampler skips %d training identities that lack a modality; the first ones, each named "
+                "by one of its images: %s", len(skipped), "; ".join(described)
             )
         return usable
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 import torchvision
 from iopath.common.file_io import g_pathmgr
 
+from ...checkpoint.loading import load_checkpoint_file
 from ...config.configurable import ArgumentError, config_arguments, configurable
 from .build import BACKBONE_REGISTRY
 from .pretrained import resolve_pretrain_path
@@ -181,8 +182,7 @@ class ResNet(nn.Module):
         loaded tensors, and those left at their initialisation, are logged."""
         if not g_pathmgr.exists(path):
             raise FileNotFoundError(f"MODEL.BACKBONE.PRETRAIN_PATH={path!r} does not exist")
-        with g_pathmgr.open(path, "rb") as f:
-            state = torch.load(f, map_location="cpu", weights_only=True)
+        state = load_checkpoint_file(path)
         own = self.state_dict()
         if not isinstance(state, dict) or not any(key in own for key in state):
             raise ValueError(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from partreid.checkpoint import load_checkpoint_file
 from partreid.config.config import setup_cfg
 from partreid.data import build_train_loader
 from partreid.engine import DefaultTrainer, comparison
@@ -79,8 +80,8 @@ def test_partmix_from_the_shared_warmup_equals_a_full_run(tmp_path, monkeypatch)
     assert shared["pairing"]["shared"] == 1 and full["pairing"]["mismatches"] == []
     assert shared["arms"]["synthvi_partmix"]["metrics"] == full["arms"]["synthvi_partmix"]["metrics"]
     assert shared["arms"]["synthvi_partmix"]["diagnostics"] == full["arms"]["synthvi_partmix"]["diagnostics"]
-    final = [torch.load(os.path.join(tmp_path, run, "synthvi_partmix", "seed0", "model_final.pth"),
-                        map_location="cpu", weights_only=False)["model"] for run in ("full", "shared")]
+    final = [load_checkpoint_file(os.path.join(tmp_path, run, "synthvi_partmix", "seed0", "model_final.pth"))["model"]
+             for run in ("full", "shared")]
     assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
 
 
