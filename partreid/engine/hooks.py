@@ -246,6 +246,35 @@ class BestCheckpointer(HookBase):
 
     def before_train(self):
         self._read_recorded_history()
+        if comm.is_main_process() and self.best_iter > 0 and self.checkpointer.save_dir:
+            self._check_best_file()
+
+    def _check_best_file(self):
+        """model_best.pth must hold the best recorded evaluation. Where it is missing or holds
+        another iteration (a folder written by an older version, or edited by hand), it is rebuilt
+        from the checkpoint of that iteration if it is still on disk, else a warning says so."""
+        save_dir = self.checkpointer.save_dir
+        path = os.path.join(save_dir, "model_best.pth")
+        if os.path.isfile(path):
+            try:
+                stored = torch.load(path, map_location="cpu", weights_only=True).get("iteration")
+            except Exception:  # unreadable: rebuilt like a missing one
+                stored = None
+            if stored == self.best_iter:
+                return
+        names = [f"model_{self.best_iter:07d}.pth"] + (["model_final.pth"] if self.best_iter == self.trainer.max_iter else [])
+        source = next((os.path.join(save_dir, n) for n in names if os.path.isfile(os.path.join(save_dir, n))), None)
+        if source is None:
+            logger.warning(f"{path} does not hold the best evaluation of {self.eval_hook.history_path} (iteration "
+                           f"{self.best_iter}), and no checkpoint of that iteration is left to rebuild it from")
+            return
+        entry = next(e for e in self.eval_hook.history if e["iteration"] == self.best_iter)
+        group, value = self._value(entry["results"], self.best_iter)
+        data = torch.load(source, map_location="cpu", weights_only=True)
+        data.update(iteration=self.best_iter, best_metric=f"{group}/{self.metric}", best_value=value)
+        logger.warning(f"{path} is missing or stale: rebuilt from {source} (the best evaluation, iteration "
+                       f"{self.best_iter})")
+        atomic_write_bytes(path, lambda f: torch.save(data, f))
 
     def _maybe_save(self):
         self._read_recorded_history()

@@ -65,8 +65,9 @@ def _load_train_net():
     return module
 
 
-def start_run(argv, kill_at=None):
-    """Fork a child that runs tools/train_net.py's main(argv); its pid."""
+def start_run(argv, kill_at=None, error_file=None):
+    """Fork a child that runs tools/train_net.py's main(argv); its pid. An exception's message
+    goes to `error_file`."""
     train_net = _load_train_net()
     pid = os.fork()
     if pid:
@@ -81,10 +82,13 @@ def start_run(argv, kill_at=None):
         train_net.main(args)
         run_folder.release_run_folder(args.opts[args.opts.index("OUTPUT_DIR") + 1])
         code = 0
-    except BaseException:
+    except BaseException as e:
         import traceback
 
         traceback.print_exc()
+        if error_file:
+            with open(error_file, "w") as f:
+                f.write(f"{type(e).__name__}: {e}")
     finally:
         os._exit(code)
 
@@ -167,3 +171,30 @@ def test_killed_anywhere_the_resumed_run_folder_equals_an_uninterrupted_run(tmp_
     assert kills == RANDOM_KILLS, f"seed {seed}"
     assert wait(start_run(run_opts(data_root, at_random))) == 0, f"seed {seed}"
     assert_same_folder(reference, at_random)
+
+
+@pytest.mark.slow
+def test_a_second_run_and_a_fresh_run_over_checkpoints_are_refused(tmp_path):
+    data_root, out, error = str(tmp_path / "data"), str(tmp_path / "run"), str(tmp_path / "error.txt")
+    fresh = [a for a in run_opts(data_root, out) if a != "--resume"]
+    # the folder is in use (this process holds its lock): refused at once, naming the holder
+    holder = run_folder.RunFolderLock(out)
+    holder.acquire()
+    assert wait(start_run(fresh, error_file=error)) == 1
+    with open(error) as f:
+        assert f"in use by process {os.getpid()} on host" in f.read()
+    assert sorted(os.listdir(out)) == [".run.lock"]  # nothing written, not even a log
+    holder.release()
+
+    assert wait(start_run(fresh)) == 0
+    final = open(os.path.join(out, "model_final.pth"), "rb").read()
+    # the same command again: refused, nothing replaced
+    assert wait(start_run(fresh, error_file=error)) == 1
+    with open(error) as f:
+        assert "holds the checkpoints of an earlier run" in f.read()
+    assert open(os.path.join(out, "model_final.pth"), "rb").read() == final
+    # --overwrite: the earlier checkpoints are deleted (and said so), the run starts again
+    assert wait(start_run(fresh + ["--overwrite"])) == 0
+    with open(os.path.join(out, "log.txt")) as f:
+        assert "--overwrite: deleted the earlier run's checkpoints" in f.read()
+    assert glob.glob(os.path.join(out, "metrics.json.2*"))  # the earlier metrics are kept aside
