@@ -157,14 +157,14 @@ def require(condition: bool, message: str) -> None:
 
 
 class KillAfterIteration(HookBase):
-    """Raises SimulatedKill after iteration `iteration`; registered last, so that the
+    """Raises SimulatedKill once `iteration` iterations are done; registered last, so that the
     checkpointer has already written that iteration's checkpoint."""
 
     def __init__(self, iteration: int):
         self.iteration = iteration
 
     def after_step(self):
-        if self.trainer.iter == self.iteration:
+        if self.trainer.iter + 1 == self.iteration:
             raise SimulatedKill(f"simulated kill after iteration {self.iteration}")
 
 
@@ -614,7 +614,7 @@ def _train_kill_resume_evaluate(check: GpuCheck, amp: str, iters_per_epoch: int,
         "MODEL.MIXER.START_EPOCH": 1, "SOLVER.LOG_PERIOD": 20, "OUTPUT_DIR": out_dir,
     })
     cfg.freeze()
-    kill_iter = kill_epoch * iters_per_epoch - 1
+    kill_iter = kill_epoch * iters_per_epoch  # iterations done when killed
     if check.cuda:
         torch.cuda.reset_peak_memory_stats()
 
@@ -645,7 +645,7 @@ def _train_kill_resume_evaluate(check: GpuCheck, amp: str, iters_per_epoch: int,
 
     resumed = DefaultTrainer(cfg)
     resumed.resume_or_load(resume=True)
-    require(resumed.start_iter == kill_iter + 1, f"resumed at iteration {resumed.start_iter}, expected {kill_iter + 1}")
+    require(resumed.start_iter == kill_iter, f"resumed after iteration {resumed.start_iter}, expected {kill_iter}")
     state = resumed.plain_model.state_dict()
     different = [k for k, v in saved["model"].items() if not torch.equal(state[k].cpu(), v)]
     require(not different,
@@ -657,7 +657,7 @@ def _train_kill_resume_evaluate(check: GpuCheck, amp: str, iters_per_epoch: int,
     lrs = [g["lr"] for g in resumed.optimizer.param_groups]
     require(lrs == [g["lr"] for g in saved["optimizer"]["param_groups"]], f"LR after resume {lrs} differs")
     details = {"iterations": resumed.max_iter, "killed after iteration": kill_iter,
-               "resumed at": resumed.start_iter, "autocast": str(resumed.trainer.amp_dtype)}
+               "resumed after iteration": resumed.start_iter, "autocast": str(resumed.trainer.amp_dtype)}
     if resumed.trainer.grad_scaler is not None:
         scale = resumed.trainer.grad_scaler.get_scale()
         require(scale == saved["trainer"]["grad_scaler"]["scale"],
@@ -697,7 +697,7 @@ def _train_kill_resume_evaluate(check: GpuCheck, amp: str, iters_per_epoch: int,
     check.artifacts[f"{amp}_run"] = {"cfg": resumed.cfg, "final": os.path.join(out_dir, "model_final.pth"),
                                      "results": results}
     del resumed
-    summary = (f"{details['iterations']} it, killed after {kill_iter}, resumed exactly at {kill_iter + 1}; "
+    summary = (f"{details['iterations']} it, killed and resumed exactly after {kill_iter}; "
                f"{details['images/s']} images/s; {group} Rank-1 {metrics['Rank-1']:.1f} mAP {metrics['mAP']:.1f}")
     return summary, details
 

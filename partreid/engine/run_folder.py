@@ -20,7 +20,7 @@ import sys
 import portalocker
 import yaml
 
-from ..checkpoint.checkpointer import fsync_directory, new_file_mode, temporary_path
+from ..checkpoint.checkpointer import fsync_directory, temporary_path
 
 LOCK_FILE = ".run.lock"
 
@@ -81,7 +81,6 @@ class RunFolderLock:
         except portalocker.exceptions.AlreadyLocked:
             f.close()
             return None
-        os.fchmod(f.fileno(), new_file_mode())
         return f
 
     def _write_me(self):
