@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     from fvcore.nn import parameter_count_table
 
 from ..checkpoint import ReidCheckpointer, atomic_write_bytes
-from ..checkpoint.checkpointer import remove_stale_temporaries
+from ..checkpoint.checkpointer import fsync_directory, remove_stale_temporaries
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, iters_per_epoch
 from ..evaluation import build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset
@@ -391,6 +391,7 @@ class DefaultTrainer:
             if comm.is_main_process() and os.path.exists(path):
                 kept = _unused_name(f"{path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(os.path.getmtime(path)))}")
                 os.replace(path, kept)
+                fsync_directory(self.cfg.OUTPUT_DIR)
                 logger.warning(f"{path} belonged to an earlier run in this OUTPUT_DIR (not resumed); kept as {kept}")
 
     def _set_aside_metrics_after(self, done: int):

@@ -95,6 +95,7 @@ class JSONWriter:
     def __init__(self, path: str):
         self.path = path
         self._written = {}
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
     def write(self):
         by_iter = _unwritten(self._written)
