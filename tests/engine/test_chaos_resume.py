@@ -49,6 +49,7 @@ TARGETED_KILLS = [
     "after:evaluation",          # the final evaluation recorded: killed right after
 ]
 RANDOM_KILLS = 10
+MAX_ITER = 6
 
 
 def run_opts(data_root, out_dir):
@@ -56,6 +57,16 @@ def run_opts(data_root, out_dir):
         "MODEL.META_ARCHITECTURE": "PooledLinearReid", "SOLVER.MAX_EPOCHS": 3, "SOLVER.STEPS": "[2]",
         "SOLVER.MAX_TO_KEEP": 1, "TEST.NUM_TRIALS": 1, "TEST.SYSU.MODES": '["all"]',
         "TEST.PART_DISCOVERY.ENABLED": False})]
+
+
+def iterations_done(folder):
+    """How far a resume of `folder` starts: the iterations of its last checkpoint."""
+    pointer = os.path.join(folder, "last_checkpoint")
+    if not os.path.isfile(pointer):
+        return 0
+    with open(pointer) as f:
+        name = f.read()
+    return MAX_ITER if name == "model_final.pth" else int(name[len("model_"):-len(".pth")])
 
 
 def _load_train_net():
@@ -147,8 +158,9 @@ def assert_same_folder(reference, resumed):
 @pytest.mark.slow
 def test_killed_anywhere_the_resumed_run_folder_equals_an_uninterrupted_run(tmp_path):
     data_root, reference = str(tmp_path / "data"), str(tmp_path / "reference")
-    start = time.monotonic()
     assert wait(start_run(run_opts(data_root, reference))) == 0  # also generates the dataset
+    start = time.monotonic()  # how long a whole run takes, for the random moments
+    assert wait(start_run(run_opts(data_root, str(tmp_path / "timed")))) == 0
     run_seconds = time.monotonic() - start
 
     targeted = str(tmp_path / "targeted")
@@ -162,12 +174,21 @@ def test_killed_anywhere_the_resumed_run_folder_equals_an_uninterrupted_run(tmp_
 
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    at_random, kills = str(tmp_path / "random"), 0
-    for _ in range(4 * RANDOM_KILLS):  # a moment after the run's end kills nothing: draw again
+    # a moment within what is left of the run (judged by its last checkpoint), so that kills land
+    # all along it; once it has finished, within what a resume of the finished run takes
+    at_random, kills, finished_seconds = str(tmp_path / "random"), 0, run_seconds / MAX_ITER
+    for _ in range(10 * RANDOM_KILLS):
         if kills == RANDOM_KILLS:
             break
-        moment = rng.uniform(0.0, run_seconds / 2)
-        kills += wait(start_run(run_opts(data_root, at_random)), kill_after=moment) == -signal.SIGKILL
+        left = 1 - iterations_done(at_random) / MAX_ITER
+        started = time.monotonic()
+        code = wait(start_run(run_opts(data_root, at_random)),
+                    kill_after=rng.uniform(0.0, run_seconds * left if left > 0 else finished_seconds))
+        if code == -signal.SIGKILL:
+            kills += 1
+        else:
+            assert code == 0, f"seed {seed}"
+            finished_seconds = time.monotonic() - started
     assert kills == RANDOM_KILLS, f"seed {seed}"
     assert wait(start_run(run_opts(data_root, at_random))) == 0, f"seed {seed}"
     assert_same_folder(reference, at_random)
