@@ -11,7 +11,7 @@ Trial k trains in OUTPUT_DIR/trial_<k> with DATASETS.REGDB_TRIAL k, in this proc
 the same engine as tools/train_net.py. After its final evaluation, a trial's results go to
 trial_<k>/results.json: a trial folder with that file and model_final.pth is finished, and a
 later run skips it. --resume continues an interrupted trial from its last checkpoint (without
-it, that trial starts again from scratch, as tools/train_net.py would). --eval-only evaluates
+it, a trial folder holding checkpoints is refused unless --overwrite, as in tools/train_net.py). --eval-only evaluates
 trial_<k>/model_final.pth of every selected trial (or MODEL.WEIGHTS with a "{trial}" placeholder,
 e.g. out/trial_{trial}/model_best.pth) and rewrites its results.json. The summary (per trial,
 and mean and population std over the trials) goes to OUTPUT_DIR/regdb_trials.json and
@@ -101,15 +101,10 @@ def run_trial(cfg, args):
     default_setup(cfg, args, write_config=not args.eval_only)  # a trial's config.yaml is its training record
     if args.eval_only:
         return DefaultTrainer.evaluate_weights(cfg)
-    if not args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
-        logger.warning(f"{cfg.OUTPUT_DIR} holds checkpoints of an unfinished run; without --resume the trial "
-                       "starts again from scratch")
     cfg.freeze()
     trainer = DefaultTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
-    if trainer.start_iter >= trainer.max_iter:
-        # resumed from its final checkpoint: trained, but its final evaluation was not recorded
-        return DefaultTrainer.test(cfg, trainer.plain_model)
+    # resumed from its final checkpoint, it trains nothing and evaluates only if that is not recorded
     return trainer.train()
 
 

@@ -1,9 +1,14 @@
 """Checkpoints that survive a crash: every file is written to a temporary name and
 moved into place with os.replace, so a reader sees either the old file or the new one,
-never a half-written one (fvcore's own save and `last_checkpoint` tag are not atomic)."""
+never a half-written one (fvcore's own save and `last_checkpoint` tag are not atomic).
+The file gets the mode the umask gives a newly created file (0644 under umask 022; mkstemp
+alone makes it 0600), and the directory is fsynced after the rename, so the rename itself
+survives a power cut."""
+import glob
 import logging
 import os
 import tempfile
+import threading
 
 import torch
 from fvcore.common.checkpoint import Checkpointer
@@ -14,25 +19,72 @@ from .loading import UnreadableCheckpointError, check_state_dict_fits, load_chec
 
 PathManager = _PathManagerCls()
 
+from ..utils.faults import kill_point
+
 logger = logging.getLogger(__name__)
+
+_umask_lock = threading.Lock()
+
+
+def new_file_mode() -> int:
+    """The mode open() gives a new file under the current umask (0o644 under 022)."""
+    with _umask_lock:  # the umask can only be read by setting it
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def fsync_directory(directory: str) -> None:
+    """Make a rename or removal in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temporary_path(path: str) -> str:
+    """A new, empty temporary file beside `path` (named `.<name>.<random>.tmp`, which
+    `remove_stale_temporaries` recognises), with the umask's mode."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    os.fchmod(fd, new_file_mode())
+    os.close(fd)
+    return tmp
+
+
+def replace_durably(tmp: str, path: str) -> None:
+    """Rename the complete temporary file `tmp` over `path` and fsync the directory."""
+    kill_point(f"write:{os.path.basename(path)}")
+    os.replace(tmp, path)
+    fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 
 def atomic_write_bytes(path: str, write_fn) -> None:
     """Call write_fn(file) on a temporary file beside `path`, fsync it, then rename it
-    over `path`. On any error the temporary file is removed and `path` is untouched."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    over `path` (replace_durably). On any error the temporary file is removed and `path` is
+    untouched."""
+    tmp = temporary_path(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_stale_temporaries(directory: str) -> list:
+    """Delete the temporary files of atomic writes that a killed process left in `directory`
+    (only safe while no other process writes there: the run folder's lock); their paths."""
+    stale = sorted(glob.glob(os.path.join(glob.escape(directory), ".*.tmp")))
+    for path in stale:
+        os.remove(path)
+    return stale
 
 
 class ReidCheckpointer(Checkpointer):

@@ -92,14 +92,16 @@ def final_evaluation(rows: Dict[int, Dict[str, float]]) -> Optional[Dict[str, fl
     return evaluation or None
 
 
-def mean_between(rows: Dict[int, Dict[str, float]], key: str, start: int, stop: int) -> Optional[float]:
-    """Mean of the logged values of `key` at iterations start <= it < stop (None if none)."""
-    values = [row[key] for it, row in rows.items() if start <= it < stop and key in row]
+def mean_between(rows: Dict[int, Dict[str, float]], key: str, after: int, upto: int) -> Optional[float]:
+    """Mean of the logged values of `key` at iterations after < it <= upto (iterations are
+    numbered from 1, as metrics.json does: those of the epoch ending at 20 are 10 < it <= 20
+    with 10 iterations per epoch); None if none."""
+    values = [row[key] for it, row in rows.items() if after < it <= upto and key in row]
     return statistics.fmean(values) if values else None
 
 
 def run_schedule(config: dict) -> Optional[Dict[str, int]]:
-    """Iterations per epoch, the mixer's first iteration and the total, from a run's saved
+    """Iterations per epoch, the iterations done when the mixer starts, and the total, from a run's saved
     config.yaml; None when DATALOADER.ITERS_PER_EPOCH is not pinned (the epoch length then
     depends on the dataset and is not in the config)."""
     ipe = int(config["DATALOADER"]["ITERS_PER_EPOCH"])
@@ -149,7 +151,7 @@ def summarise_run(run_dir: str, group: Optional[str], metrics: Sequence[str]) ->
         start, ipe, end = schedule["mixer_start"], schedule["iters_per_epoch"], schedule["max_iter"]
         fit["batch_at_start"] = mean_between(rows, "train/id_acc", start - ipe, start) if start > 0 else None
         fit["batch_last_epoch"] = mean_between(rows, "train/id_acc", end - ipe, end)
-        summary["losses"] = {it: row["total_loss"] for it, row in rows.items() if it < start and "total_loss" in row}
+        summary["losses"] = {it: row["total_loss"] for it, row in rows.items() if it <= start and "total_loss" in row}
         names = {k for row in rows.values() for k in row if "/" in k and not k.startswith(NOT_DIAGNOSTICS)}
         summary["diagnostics"] = {k: mean_between(rows, k, start, end) for k in sorted(names)}
     return summary
@@ -474,7 +476,7 @@ def _fit_checkpoints(run_dir: str) -> Dict[str, str]:
         schedule = run_schedule(yaml.safe_load(f))
     found = {"final": os.path.join(run_dir, "model_final.pth")}
     if schedule is not None and schedule["mixer_start"] > 0:
-        start = os.path.join(run_dir, f"model_{schedule['mixer_start'] - 1:07d}.pth")
+        start = os.path.join(run_dir, f"model_{schedule['mixer_start']:07d}.pth")
         if os.path.isfile(start):
             found["at_mixer_start"] = start
     return found
@@ -544,8 +546,8 @@ def warmup_differences(config: str, reference_config: str, opts: Sequence[str]) 
 
 def start_from_reference_warmup(run_dir: str, reference_dir: str) -> bool:
     """Seed an arm's fresh run folder with the reference run's state at the mixer's start: its
-    checkpoint of the iteration before (tagged as last_checkpoint, so that `--resume` continues
-    from it) and its metrics rows up to that iteration. False (and nothing written) when the
+    checkpoint after the last iteration before it (tagged as last_checkpoint, so that `--resume`
+    continues from it) and its metrics rows up to that iteration. False (and nothing written) when the
     arm's folder already holds a checkpoint, or the reference has no checkpoint there (mixer from
     iteration 0, or SOLVER.CHECKPOINT_PERIOD not dividing the warm-up)."""
     if os.path.isfile(os.path.join(run_dir, "last_checkpoint")):
@@ -555,7 +557,7 @@ def start_from_reference_warmup(run_dir: str, reference_dir: str) -> bool:
     if schedule is None or schedule["mixer_start"] <= 0:
         return False
     start = schedule["mixer_start"]
-    checkpoint = f"model_{start - 1:07d}.pth"
+    checkpoint = f"model_{start:07d}.pth"
     if not os.path.isfile(os.path.join(reference_dir, checkpoint)):
         return False
     with open(os.path.join(reference_dir, checkpoint), "rb") as source:
@@ -563,7 +565,7 @@ def start_from_reference_warmup(run_dir: str, reference_dir: str) -> bool:
     rows = []
     with open(os.path.join(reference_dir, "metrics.json")) as f:
         for line in f:
-            if line.strip() and json.loads(line).get("iteration", start) < start:
+            if line.strip() and json.loads(line).get("iteration", start + 1) <= start:
                 rows.append(line if line.endswith("\n") else line + "\n")
     atomic_write_bytes(os.path.join(run_dir, "metrics.json"), lambda f: f.write("".join(rows).encode()))
     # written last: a stop before this leaves a folder that is seeded again next time

@@ -19,6 +19,7 @@ with warnings.catch_warnings():
     from fvcore.nn import parameter_count_table
 
 from ..checkpoint import ReidCheckpointer, atomic_write_bytes, load_checkpoint_file
+from ..checkpoint.checkpointer import fsync_directory, remove_stale_temporaries
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, epoch_lengths
 from ..evaluation import build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset
@@ -30,7 +31,7 @@ from ..utils.env import collect_env_info, configure_determinism, seed_all_rng
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.events import default_writers
 from ..utils.logger import setup_logger
-from . import hooks
+from . import hooks, run_folder
 from .train_loop import SimpleTrainer, amp_settings
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
     parser.add_argument("--print-recipe", action="store_true",
                         help="print the recipe card (epochs, iterations, LR steps, losses, augmentation, sampler, "
                              "evaluation, each with its source) and exit without training")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start from scratch in an OUTPUT_DIR that holds an earlier run's checkpoints, deleting "
+                             "them (without it, such a run is refused)")
     parser.add_argument("--num-gpus", type=int, default=1,
                         help="processes to launch on this machine (one per GPU; gloo processes on the CPU when "
                              "there is no GPU)")
@@ -110,14 +114,31 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
 
 def default_setup(cfg, args=None, write_config: bool = True):
     """Output dir, logger, environment and config in the log, config.yaml, seeding.
-    `write_config=False` (evaluation) leaves OUTPUT_DIR/config.yaml alone: that file records
-    the config the run's weights were trained with."""
+
+    OUTPUT_DIR is locked for the life of the process (`run_folder`) and cleared of the
+    temporary files a killed process left. With `args` (the command line): a run from scratch
+    (no --resume, no --eval-only) is refused in a folder holding another run's checkpoints
+    unless --overwrite; config.yaml, the config the weights are trained with, is written when
+    training starts from scratch and checked on a resume (`record_training_config`);
+    --eval-only and `write_config=False` (evaluation, extraction, export) leave it alone."""
     rank = comm.get_rank()
     out = cfg.OUTPUT_DIR
+    resume, eval_only = getattr(args, "resume", False), getattr(args, "eval_only", False)
+    if resume and getattr(args, "overwrite", False):
+        raise ConfigError("--resume continues the run in OUTPUT_DIR and --overwrite deletes it: choose one")
+    notes = []
     if comm.is_main_process():
         os.makedirs(out, exist_ok=True)
+        notes += run_folder.lock_run_folder(out)
+        stale = remove_stale_temporaries(out)
+        if stale:
+            notes.append(f"Removed the temporary files of writes a killed process left: {', '.join(stale)}")
+        if args is not None and not resume and not eval_only:
+            notes += run_folder.prepare_fresh_run(out, getattr(args, "overwrite", False))
     comm.synchronize()
     setup_logger(out, distributed_rank=rank)
+    for note in notes:
+        logger.warning(note)
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
     # before collect_env_info, which starts CUDA: cuBLAS's workspace must be set before that
     logger.info(configure_determinism(cfg.DETERMINISTIC, cfg.CUDNN_BENCHMARK, resolve_device(cfg).type))
@@ -126,10 +147,8 @@ def default_setup(cfg, args=None, write_config: bool = True):
         logger.info(f"Command line arguments: {args}")
         if getattr(args, "config_file", ""):
             logger.info(f"Config file {args.config_file}")
-    if write_config and comm.is_main_process():
-        path = os.path.join(out, "config.yaml")
-        atomic_write_bytes(path, lambda f: f.write(cfg.dump().encode()))
-        logger.info(f"Full config saved to {path}")
+    if comm.is_main_process() and write_config and not eval_only:
+        record_training_config(cfg, resume=resume)
     seed = seed_all_rng(cfg.SEED)
     if cfg.SEED < 0:
         cfg.defrost()
@@ -137,6 +156,36 @@ def default_setup(cfg, args=None, write_config: bool = True):
         cfg.freeze()
     logger.info(f"Using seed {seed}" + (" (drawn at random; set SEED to reproduce)" if cfg.SEED != seed else ""))
     return cfg
+
+
+def record_training_config(cfg, resume: bool) -> None:
+    """OUTPUT_DIR/config.yaml is the config the weights are trained with. A run from scratch
+    writes it. A resume from a checkpoint keeps it: overrides that change the training
+    (`run_folder.changes_training`) are refused, listing them, since the weights would no longer
+    match any one config; those that do not (where the data is, evaluation settings) are used,
+    logged as a warning and saved with this session's whole config beside it, as
+    config.resume-<time>.yaml."""
+    out = cfg.OUTPUT_DIR
+    path = os.path.join(out, "config.yaml")
+    if not (resume and os.path.isfile(os.path.join(out, "last_checkpoint")) and os.path.isfile(path)):
+        atomic_write_bytes(path, lambda f: f.write(cfg.dump().encode()))
+        logger.info(f"Full config saved to {path}")
+        return
+    with open(path) as f:
+        changes = run_folder.config_changes(f.read(), cfg)
+    if not changes:
+        return
+    listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+    training = [k for k in changes if run_folder.changes_training(k)]
+    if training:
+        raise run_folder.RunFolderError(
+            f"--resume: {', '.join(training)} would change the training of the run in {out}, trained with {path} "
+            f"(differences: {listed}). Resume with the run's own config (--config-file {path}), or start a new "
+            "OUTPUT_DIR (MODEL.WEIGHTS can start it from a checkpoint of this run).")
+    side = os.path.join(out, f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml")
+    atomic_write_bytes(side, lambda f: f.write(cfg.dump().encode()))
+    logger.warning(f"--resume with settings that differ from {path} (kept: it is the training config) in keys that "
+                   f"do not change the training: {listed}. This session's config is saved to {side}")
 
 
 class DefaultTrainer:
@@ -281,12 +330,21 @@ class DefaultTrainer:
         """The default hooks, in the order they run after each step: LR, (precise BN,) writers,
         periodic checkpoint, evaluation, best checkpoint. The checkpoint comes before the
         evaluation of its iteration, so a crash in an evaluation loses no training; the
-        writers come before the checkpoint, so a run killed right after a checkpoint has logged
-        that iteration, which a resume does not repeat."""
+        writers come before the checkpoint (and write at every checkpoint), so a run killed right
+        after a checkpoint has logged that iteration, which a resume does not repeat. An
+        evaluation saves model_best.pth and writes its metrics row before it is recorded in
+        evaluations.json (EvalHook): a run killed before that evaluates again on resume."""
         cfg = self.cfg
         eval_period = self.schedule.period(cfg.TEST.EVAL_PERIOD)
+        checkpoint_period = self.schedule.period(cfg.SOLVER.CHECKPOINT_PERIOD) or self.max_iter
+        writer = hooks.PeriodicWriter(
+            self.build_writers(), cfg.SOLVER.LOG_PERIOD,
+            also_at=lambda done: done % checkpoint_period == 0 or hooks.is_evaluation_step(done, eval_period,
+                                                                                           self.max_iter))
+        # an evaluation's metrics row is written before the evaluation is recorded as done
         eval_hook = hooks.EvalHook(eval_period, lambda: self.test(cfg, self.plain_model, self._test_dataset()),
-                                   flatten_results, history_path=os.path.join(cfg.OUTPUT_DIR, "evaluations.json"))
+                                   flatten_results, history_path=os.path.join(cfg.OUTPUT_DIR, "evaluations.json"),
+                                   before_record=[writer.write])
         best_hook = hooks.BestCheckpointer(eval_hook, self.checkpointer, cfg.TEST.BEST_METRIC)
         precise_bn = None
         if cfg.TEST.PRECISE_BN.ENABLED:
@@ -300,9 +358,8 @@ class DefaultTrainer:
             hooks.IterationTimer(),
             hooks.LRScheduler(self.optimizer, self.scheduler),
             precise_bn,
-            hooks.PeriodicWriter(self.build_writers(), cfg.SOLVER.LOG_PERIOD),
-            hooks.PeriodicCheckpointer(self.checkpointer, self.schedule.period(cfg.SOLVER.CHECKPOINT_PERIOD) or
-                                       self.max_iter, self.max_iter, cfg.SOLVER.MAX_TO_KEEP),
+            writer,
+            hooks.PeriodicCheckpointer(self.checkpointer, checkpoint_period, self.max_iter, cfg.SOLVER.MAX_TO_KEEP),
             eval_hook,
             best_hook,
             hooks.RunSummary(eval_hook, best_hook, images_per_iter, cfg.OUTPUT_DIR),
@@ -329,9 +386,10 @@ class DefaultTrainer:
         its iteration. Otherwise load MODEL.WEIGHTS (model only) if given."""
         if resume and self.checkpointer.has_checkpoint():
             self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=True)
-            self.start_iter = self.trainer.iter + 1
-            logger.info(f"Resuming at iteration {self.start_iter} (epoch {self.schedule.epoch_of(self.start_iter)})")
-            self._set_aside_metrics_from(self.start_iter)
+            self.start_iter = self.trainer.iter + 1  # iterations done
+            logger.info(f"Resuming after iteration {self.start_iter} of {self.max_iter} "
+                        f"(epoch {self.schedule.epoch_of(self.start_iter)})")
+            self._set_aside_metrics_after(self.start_iter)
         else:
             if resume:
                 logger.info(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR}; starting from scratch")
@@ -351,41 +409,50 @@ class DefaultTrainer:
         for name in ("metrics.json", "evaluations.json"):
             path = os.path.join(self.cfg.OUTPUT_DIR, name)
             if comm.is_main_process() and os.path.exists(path):
-                kept = f"{path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(os.path.getmtime(path)))}"
+                kept = _unused_name(f"{path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(os.path.getmtime(path)))}")
                 os.replace(path, kept)
+                fsync_directory(self.cfg.OUTPUT_DIR)
                 logger.warning(f"{path} belonged to an earlier run in this OUTPUT_DIR (not resumed); kept as {kept}")
 
-    def _set_aside_metrics_from(self, first_repeated: int):
-        """A resumed run repeats the iterations after its checkpoint. Their rows, written before
-        the stop, move from metrics.json to metrics.json.repeated-<time> (kept, never dropped),
-        so that metrics.json holds every iteration once. The side file is written before
-        metrics.json is replaced: a crash in between duplicates rows but loses none."""
+    def _set_aside_metrics_after(self, done: int):
+        """A resumed run repeats the iterations after its checkpoint (iteration `done`), and an
+        evaluation not recorded in evaluations.json. Their rows, written before the stop, move
+        from metrics.json to metrics.json.repeated-<time> (kept, never dropped), so that
+        metrics.json holds every row once. The side file is written before metrics.json is
+        replaced: a crash in between duplicates rows but loses none."""
         path = os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")
         if not comm.is_main_process() or not os.path.exists(path):
             return
+        history_path = os.path.join(self.cfg.OUTPUT_DIR, "evaluations.json")
+        evaluated = set()
+        if os.path.exists(history_path):
+            with open(history_path) as f:
+                evaluated = {e["iteration"] for e in json.load(f)}
         kept, repeated = [], []
         with open(path) as f:
             for line in f:
                 if not line.strip():
                     continue
                 try:
-                    iteration = json.loads(line)["iteration"]
+                    row = json.loads(line)
+                    iteration = row["iteration"]
                 except (ValueError, KeyError, TypeError):
-                    iteration = None  # a line cut short by the stop: it belongs to the repeated part
-                (kept if iteration is not None and iteration < first_repeated else repeated).append(
-                    line if line.endswith("\n") else line + "\n")
+                    row, iteration = {}, None  # a line cut short by the stop: it belongs to the repeated part
+                unrecorded_evaluation = iteration not in evaluated and any(k.startswith("eval/") for k in row)
+                keep = iteration is not None and iteration <= done and not unrecorded_evaluation
+                (kept if keep else repeated).append(line if line.endswith("\n") else line + "\n")
         if not repeated:
             return
-        side = f"{path}.repeated-{time.strftime('%Y%m%d-%H%M%S')}"
+        side = _unused_name(f"{path}.repeated-{time.strftime('%Y%m%d-%H%M%S')}")
         atomic_write_bytes(side, lambda f: f.write("".join(repeated).encode()))
         atomic_write_bytes(path, lambda f: f.write("".join(kept).encode()))
-        logger.info(f"metrics.json: {len(repeated)} rows from iteration {first_repeated} on, written before the stop, "
-                    f"moved to {side}; this run writes them again")
+        logger.info(f"metrics.json: {len(repeated)} rows after iteration {done} or of an evaluation not recorded, "
+                    f"written before the stop, moved to {side}; this run writes them again")
 
     def train(self):
         """Train to the end; returns the last evaluation results. A run that had already
-        finished trains nothing (not an error) but still runs its final evaluation if the
-        process died during it."""
+        finished trains nothing (not an error) but still completes what the process died
+        before finishing: its final evaluation, model_best.pth, model_final.pth."""
         if self.start_iter >= self.max_iter:
             logger.info(f"Training already finished ({self.max_iter} iterations); nothing to train.")
         self.trainer.train(self.start_iter, self.max_iter)
@@ -428,6 +495,15 @@ class DefaultTrainer:
         if comm.is_main_process() and results:
             results.update(evaluate_part_discovery(cfg, model, dataset))  # after the protocol's groups
         return results
+
+
+def _unused_name(path: str) -> str:
+    """`path`, or `path`-2, -3, ... when it exists (two stops within a second keep both files)."""
+    candidate, n = path, 1
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{path}-{n}"
+    return candidate
 
 
 def _bn_forward(model):

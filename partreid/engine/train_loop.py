@@ -45,6 +45,7 @@ class TrainerBase(abc.ABC):
         self._hooks: List[HookBase] = []
         self.iter = 0
         self.start_iter = 0
+        self.iterations_done = 0
         self.max_iter = 0
         self.storage = None
 
@@ -61,18 +62,25 @@ class TrainerBase(abc.ABC):
             self._hooks.append(h)
 
     def train(self, start_iter: int, max_iter: int):
-        self.iter = self.start_iter = start_iter
+        """Run steps start_iter .. max_iter - 1 (`self.iter`, counted from 0 as the loop's index).
+        What users see counts completed iterations: step `self.iter` is "iteration
+        self.iter + 1" in the log, metrics.json (`storage.iter`), checkpoint names and
+        evaluations; `iterations_done` is how many steps have finished."""
+        self.iter = self.start_iter = self.iterations_done = start_iter
         self.max_iter = max_iter
-        logger.info(f"Starting training from iteration {start_iter}")
+        if start_iter < max_iter:
+            logger.info(f"Starting training at iteration {start_iter + 1} of {max_iter}"
+                        + (f" ({start_iter} already done)" if start_iter else ""))
         with EventStorage(start_iter) as self.storage:
             try:
                 for h in self._hooks:
                     h.before_train()
                 for self.iter in range(start_iter, max_iter):
-                    self.storage.iter = self.iter
+                    self.storage.iter = self.iter + 1
                     for h in self._hooks:
                         h.before_step()
                     self.run_step()
+                    self.iterations_done = self.iter + 1
                     for h in self._hooks:
                         h.after_step()
                 self.iter = max_iter
@@ -214,7 +222,7 @@ class SimpleTrainer(TrainerBase):
         iteration, _, loss_dict = steps[finite.index(False)]
         terms = ", ".join(f"{k}={v.float().item():.6g}" for k, v in loss_dict.items())
         raise FloatingPointError(
-            f"Loss became infinite or NaN at iteration {iteration} (epoch {self.epoch_of(iteration)}): {terms}. "
+            f"Loss became infinite or NaN at iteration {iteration + 1} (epoch {self.epoch_of(iteration)}): {terms}. "
             "Training stopped; the last checkpoint is intact (checkpoints are saved only after this check). "
             "Try a lower SOLVER.BASE_LR or SOLVER.CLIP_GRAD_NORM."
         )

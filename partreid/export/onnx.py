@@ -7,13 +7,13 @@ is 4x smaller than a float tensor. The batch axis is dynamic; H and W are fixed 
 """
 import logging
 import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ..checkpoint.checkpointer import replace_durably, temporary_path
 from ..utils.optional import missing_extra
 
 logger = logging.getLogger(__name__)
@@ -47,10 +47,7 @@ def export_onnx(model: nn.Module, path: str, image_size_hw: Sequence[int], opset
     # eval() on the wrapper: the exporter restores the wrapper's mode (recursively) when done.
     wrapper = ImageToFeatures(model.cpu()).eval()
     example = torch.zeros((2, 3, *image_size_hw), dtype=torch.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    os.close(fd)
+    tmp = temporary_path(path)
     try:
         with torch.no_grad():
             torch.onnx.export(
@@ -64,7 +61,7 @@ def export_onnx(model: nn.Module, path: str, image_size_hw: Sequence[int], opset
                 opset_version=opset,
             )
         onnx.checker.check_model(onnx.load(tmp))
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

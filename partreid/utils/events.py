@@ -3,7 +3,10 @@
 The trainer owns one EventStorage; losses, the LR, timings and evaluation results are put
 into it and writers periodically flush what is new: the console (with ETA), metrics.json
 (one JSON object per line, append-only, readable while training runs) and TensorBoard
-when it is installed.
+when it is installed. `storage.iter` is the iteration's number as users see it (iterations
+done once its step has run, counted from 1), and so is every row's "iteration". metrics.json
+holds the value each scalar had at its iteration; only the console smooths (the median of
+the last `window` iterations), and says so in the log.
 """
 import datetime
 import json
@@ -15,6 +18,7 @@ from typing import Dict, List
 
 import torch
 
+from .faults import kill_point
 from .optional import missing_extra
 
 _CURRENT_STORAGE = []
@@ -55,6 +59,11 @@ class EventStorage:
         for k, v in kwargs.items():
             self.put_scalar(k, v)
 
+    @property
+    def window(self) -> int:
+        """How many of the latest values `median` takes."""
+        return self._window
+
     def median(self, name: str) -> float:
         return statistics.median(_as_float(value) for value in self._history[name])
 
@@ -89,19 +98,27 @@ def _unwritten(written: dict):
 
 
 class JSONWriter:
-    """Append every scalar put since the last write to `path` as one JSON line per iteration."""
+    """Append every scalar put since the last write to `path` as one JSON line per iteration,
+    fsynced (a resume trusts the rows before its checkpoint to be on disk)."""
 
     def __init__(self, path: str):
         self.path = path
         self._written = {}
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
     def write(self):
         by_iter = _unwritten(self._written)
         if not by_iter:
             return
+        text = "".join(json.dumps({"iteration": it, **by_iter[it]}, sort_keys=True) + "\n" for it in sorted(by_iter))
         with open(self.path, "a") as f:
-            for it in sorted(by_iter):
-                f.write(json.dumps({"iteration": it, **by_iter[it]}, sort_keys=True) + "\n")
+            # in two parts around the crash tests' kill point, which leaves a torn last line as a crash can
+            f.write(text[: len(text) // 2])
+            f.flush()
+            kill_point(f"append:{os.path.basename(self.path)}")
+            f.write(text[len(text) // 2:])
+            f.flush()
+            os.fsync(f.fileno())
 
     def close(self):
         pass
@@ -155,7 +172,8 @@ class TensorboardWriter:
 
 
 class ConsoleWriter:
-    """One line per period: epoch, iteration, ETA, smoothed losses, LR, time per iteration."""
+    """One line per period: epoch, iteration (iterations done, of the total), ETA, losses,
+    time per iteration (medians of the last `window` iterations, as the first line says), LR."""
 
     def __init__(self, max_iter: int, iters_per_epoch: int):
         self.logger = logging.getLogger("partreid.train")
@@ -168,12 +186,15 @@ class ConsoleWriter:
         it = storage.iter
         if not storage.has("total_loss") or it == self._last_printed:
             return
+        if self._last_printed < 0:
+            self.logger.info(f"Losses and times below are medians of the last {storage.window} iterations; "
+                             "lr and metrics.json hold each iteration's own value")
         self._last_printed = it
         parts = []
         eta = ""
         if storage.has("time"):
             t = storage.median("time")
-            eta = f"eta: {datetime.timedelta(seconds=int(t * (self.max_iter - it - 1)))}  "
+            eta = f"eta: {datetime.timedelta(seconds=int(t * (self.max_iter - it)))}  "
             parts.append(f"time: {t:.3f}s/it")
             if storage.has("data_time"):
                 parts.append(f"data: {storage.median('data_time'):.3f}s")
@@ -181,9 +202,9 @@ class ConsoleWriter:
             f"{k}: {storage.median(k):.4g}" for k in sorted(storage.latest()) if k.startswith("loss") or k == "total_loss"
         )
         lr = f"lr: {storage.latest()['lr'][0]:.3g}" if storage.has("lr") else ""
-        epoch = it // self.iters_per_epoch
+        epoch = (it - 1) // self.iters_per_epoch
         self.logger.info(
-            f"{eta}epoch: {epoch} iter: {it + 1}/{self.max_iter}  {losses}  {'  '.join(parts)}  {lr}"
+            f"{eta}epoch: {epoch} iter: {it}/{self.max_iter}  {losses}  {'  '.join(parts)}  {lr}"
         )
 
     def close(self):

@@ -113,7 +113,7 @@ def test_compare_tool_end_to_end(tmp_path, monkeypatch):
 
     summary = json.loads((out / "compare.json").read_text())
     assert summary["group"] == "all_search_1shot" and summary["reference"] == "plain"
-    # until the mixer starts (iterations 0, 1 of each seed) both arms log the same losses
+    # until the mixer starts (iterations 1, 2 of each seed) both arms log the same losses
     assert summary["pairing"] == {"compared": 4, "mismatches": [], "shared": 0}
     mixup, plain = summary["arms"]["mixup"], summary["arms"]["plain"]
     for seed in ("0", "1"):
@@ -178,7 +178,7 @@ def test_shared_warmup_gives_the_full_runs_result(tmp_path, monkeypatch):
     assert record["warmup_from"] == os.path.join("..", "..", "plain", "seed0")
     # the shared run trained only the iterations from the mixer's start on
     log = (tmp_path / "shared" / "mixed" / "seed0" / "log.txt").read_text()
-    assert "Resuming at iteration 2" in log
+    assert "Resuming after iteration 2" in log
     for arm in ("plain", "mixed"):
         assert shared["arms"][arm]["metrics"] == full["arms"][arm]["metrics"], arm
         assert shared["arms"][arm]["fit"] == full["arms"][arm]["fit"], arm

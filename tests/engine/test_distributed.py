@@ -86,20 +86,20 @@ def test_two_processes_match_one_and_resume_in_one(synthvi_root, bn_free_site, t
     assert "World size: 2" in proc.stdout
     _assert_same_params(_final_params(single), _final_params(double))
     single_evals, double_evals = _eval_rows(single), _eval_rows(double)
-    assert sorted(single_evals) == [1, 3]
+    assert sorted(single_evals) == [2, 4]
     assert double_evals.keys() == single_evals.keys()
     for iteration, metrics in single_evals.items():
         assert double_evals[iteration] == pytest.approx(metrics, abs=1e-6)
 
-    # a checkpoint of the 2-process run (end of epoch 1, iteration 1) resumes in 1 process
+    # a checkpoint of the 2-process run (end of epoch 1, iteration 2) resumes in 1 process
     os.makedirs(resumed)
-    shutil.copy(os.path.join(double, "model_0000001.pth"), resumed)
+    shutil.copy(os.path.join(double, "model_0000002.pth"), resumed)
     with open(os.path.join(resumed, "last_checkpoint"), "w") as f:
-        f.write("model_0000001.pth")
+        f.write("model_0000002.pth")
     proc = run_python([TRAIN_NET, "--config-file", BASELINE_CFG, "--resume",
                        *tiny_opts(synthvi_root, resumed, **BN_FREE)], bn_free_site)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Resuming at iteration 2" in proc.stdout
+    assert "Resuming after iteration 2" in proc.stdout
     _assert_same_params(_final_params(single), _final_params(resumed))
 
 

@@ -76,12 +76,12 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_uninterrupted_run(tmp_pa
     assert not os.path.exists(os.path.join(killed_dir, "model_final.pth"))
 
     before = {name: open(os.path.join(killed_dir, name), "rb").read()
-              for name in ("metrics.json", "log.txt", "config.yaml", "model_0000001.pth")}
+              for name in ("metrics.json", "log.txt", "config.yaml", "model_0000002.pth")}
     resumed_from = open(os.path.join(killed_dir, "last_checkpoint")).read()
-    assert resumed_from in ("model_0000001.pth", "model_0000003.pth")
+    assert resumed_from in ("model_0000002.pth", "model_0000004.pth")
 
     stdout = train(tiny_train_opts(data_root, killed_dir), resume=True)
-    assert "Resuming at iteration" in stdout
+    assert "Resuming after iteration" in stdout
 
     # nothing already written is lost: the log is appended to, checkpoints are kept, and the
     # metrics rows after the checkpoint (which the resumed run writes again) are set aside
@@ -92,7 +92,7 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_uninterrupted_run(tmp_pa
     set_aside = b"".join(open(p, "rb").read() for p in glob.glob(os.path.join(killed_dir, "metrics.json.repeated-*")))
     assert b"".join(kept) + set_aside == before["metrics.json"]
     assert open(os.path.join(killed_dir, "metrics.json"), "rb").read().startswith(b"".join(kept))
-    for name in ("config.yaml", "model_0000001.pth"):
+    for name in ("config.yaml", "model_0000002.pth"):
         assert open(os.path.join(killed_dir, name), "rb").read() == before[name], name
 
     # the same final parameters and buffers, loss curve and metrics as the uninterrupted run

@@ -105,7 +105,7 @@ def test_sigkill_and_resume_matches_the_uninterrupted_demo_run(reference, tmp_pa
     checkpoint_iter = int(open(pointer).read()[len("model_"):-len(".pth")])
 
     log = train(args + ["--resume"])  # the flag after the overrides
-    assert f"Resuming at iteration {checkpoint_iter + 1}" in log
+    assert f"Resuming after iteration {checkpoint_iter}" in log
 
     after = rows(metrics)
     iterations = [r["iteration"] for r in after if "total_loss" in r]
@@ -119,5 +119,5 @@ def test_sigkill_and_resume_matches_the_uninterrupted_demo_run(reference, tmp_pa
     assert_same_weights(final_weights(ref_out), final_weights(out))
     # the curves tool reads the resumed file as one run, each iteration once
     read = read_metrics(metrics)
-    assert [r["iteration"] for r in read if "total_loss" in r] == list(range(max(iterations) + 1))
+    assert [r["iteration"] for r in read if "total_loss" in r] == list(range(1, max(iterations) + 1))
     assert os.path.isfile(save_training_curves(read, str(tmp_path / "curves.png")))

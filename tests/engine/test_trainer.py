@@ -40,7 +40,7 @@ def stream(start_iter):
         i += 1
 
 
-def make(tmp_path, max_iter=12, period=4, eval_fn=None, fail_at=None, check_period=1):
+def make(tmp_path, max_iter=12, period=4, eval_fn=None, fail_at=None, history=False, check_period=1):
     torch.manual_seed(0)
     model = ToyModel(fail_at)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
@@ -51,7 +51,8 @@ def make(tmp_path, max_iter=12, period=4, eval_fn=None, fail_at=None, check_peri
     ckpt = ReidCheckpointer(model, str(tmp_path), optimizer=opt, trainer=trainer)
     hook_list = [hooks.IterationTimer(), hooks.LRScheduler(opt, sched)]
     if eval_fn is not None:
-        ev = hooks.EvalHook(period, eval_fn, lambda r: {f"{g}/{k}": v for g, m in r.items() for k, v in m.items()})
+        ev = hooks.EvalHook(period, eval_fn, lambda r: {f"{g}/{k}": v for g, m in r.items() for k, v in m.items()},
+                            history_path=str(tmp_path / "evaluations.json") if history else "")
         hook_list += [ev, hooks.BestCheckpointer(ev, ckpt, "score")]
     hook_list.append(hooks.PeriodicCheckpointer(ckpt, period, max_iter, max_to_keep=2))
     trainer.register_hooks(hook_list)
@@ -63,10 +64,10 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     trainer, _, model_full, opt_full = make(full_dir)
     trainer.train(0, 12)
 
-    # the interrupted run: stop after iteration 8 (checkpoint model_0000007 exists), then resume
+    # the interrupted run: stop after iteration 8 (checkpoint model_0000008 exists), then resume
     trainer, ckpt, _, _ = make(part_dir)
     trainer.train(0, 8)
-    assert (part_dir / "last_checkpoint").read_text() == "model_0000007.pth"
+    assert (part_dir / "last_checkpoint").read_text() == "model_0000008.pth"
     trainer2, ckpt2, model_res, opt_res = make(part_dir)
     ckpt2.resume_or_load("", resume=True)
     assert trainer2.iter == 7
@@ -82,7 +83,7 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     assert trainer2.iter == 12
     # keep-N: only the 2 newest periodic checkpoints + the final one remain
     files = sorted(f for f in os.listdir(part_dir) if f.endswith(".pth"))
-    assert files == ["model_0000007.pth", "model_0000011.pth", "model_final.pth"]
+    assert files == ["model_0000008.pth", "model_0000012.pth", "model_final.pth"]
 
 
 def test_lr_is_restored_after_resume(tmp_path):
@@ -95,23 +96,24 @@ def test_lr_is_restored_after_resume(tmp_path):
 
 def test_nan_loss_stops_with_terms(tmp_path):
     trainer, _, _, _ = make(tmp_path, fail_at=5)
-    with pytest.raises(FloatingPointError, match=r"iteration 5 \(epoch 1\).*loss_mse=nan.*loss_l1="):
+    # the step of index 5 is the 6th iteration
+    with pytest.raises(FloatingPointError, match=r"iteration 6 \(epoch 1\).*loss_mse=nan.*loss_l1="):
         trainer.train(0, 12)
     # the checkpoint written before the failure is intact and loadable
-    assert (tmp_path / "last_checkpoint").read_text() == "model_0000003.pth"
-    load_checkpoint_file(str(tmp_path / "model_0000003.pth"))
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000004.pth"
+    load_checkpoint_file(str(tmp_path / "model_0000004.pth"))
 
 
 def test_nan_checked_once_per_period_still_never_reaches_a_checkpoint(tmp_path):
-    """With a check every 10 steps, the NaN of iteration 5 is found at the checkpoint of
-    iteration 7 (checked before it is saved): named with its own iteration and terms, and the
-    last checkpoint is still the one of iteration 3."""
+    """With a check every 10 steps, the NaN of the 6th iteration is found at the checkpoint after
+    8 iterations (checked before it is saved): named with its own iteration and terms, and the
+    last checkpoint is still the one after 4 iterations."""
     trainer, _, _, _ = make(tmp_path, fail_at=5, check_period=10)
-    with pytest.raises(FloatingPointError, match=r"iteration 5 \(epoch 1\).*loss_mse=nan.*loss_l1="):
+    with pytest.raises(FloatingPointError, match=r"iteration 6 \(epoch 1\).*loss_mse=nan.*loss_l1="):
         trainer.train(0, 12)
     assert trainer.iter == 7
-    assert (tmp_path / "last_checkpoint").read_text() == "model_0000003.pth"
-    assert not (tmp_path / "model_0000007.pth").exists()
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000004.pth"
+    assert not (tmp_path / "model_0000008.pth").exists()
 
 
 def test_steps_between_checks_read_nothing_back(tmp_path, monkeypatch):
@@ -145,35 +147,52 @@ def test_eval_hook_periods_and_best_checkpoint(tmp_path):
     trainer.train(0, 12)
     assert calls == [3, 7, 11]  # every 4 iterations, and once after the last one (not twice)
     best = load_checkpoint_file(tmp_path / "model_best.pth")
-    assert best["iteration"] == 7 and best["best_value"] == 9.0
+    assert best["iteration"] == 8 and best["best_value"] == 9.0
     # model_best does not hijack the resume pointer
     assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
+
+
+def test_missing_or_stale_best_checkpoint_is_rebuilt_on_resume(tmp_path):
+    scores = iter([5.0, 9.0, 7.0])
+    trainer, _, _, _ = make(tmp_path, eval_fn=lambda: {"main": {"score": next(scores)}}, history=True)
+    trainer.train(0, 12)
+    best = torch.load(tmp_path / "model_best.pth", weights_only=True)
+    for damage in ((tmp_path / "model_best.pth").unlink,
+                   lambda: torch.save({**best, "iteration": 4}, tmp_path / "model_best.pth")):
+        damage()
+        # resumed after the last iteration: the history (evaluations.json) says the best is iteration 8
+        resumed, ckpt, _, _ = make(tmp_path, eval_fn=lambda: pytest.fail("evaluated again"), history=True)
+        ckpt.resume_or_load("", resume=True)
+        resumed.train(resumed.iter + 1, 12)
+        rebuilt = torch.load(tmp_path / "model_best.pth", weights_only=True)
+        assert (rebuilt["iteration"], rebuilt["best_value"]) == (8, 9.0)
+        assert all(torch.equal(rebuilt["model"][k], best["model"][k]) for k in best["model"])
 
 
 def test_corrupt_checkpoint_is_a_clear_error_and_leaves_others(tmp_path):
     trainer, _, _, _ = make(tmp_path)
     trainer.train(0, 8)
-    good = (tmp_path / "model_0000003.pth").read_bytes()
-    (tmp_path / "model_0000007.pth").write_bytes(b"truncated")
+    good = (tmp_path / "model_0000004.pth").read_bytes()
+    (tmp_path / "model_0000008.pth").write_bytes(b"truncated")
     _, ckpt, _, _ = make(tmp_path)
-    with pytest.raises(RuntimeError, match=r"model_0000007\.pth is unreadable.*model_0000003\.pth"):
+    with pytest.raises(RuntimeError, match=r"model_0000008\.pth is unreadable.*model_0000004\.pth"):
         ckpt.resume_or_load("", resume=True)
-    assert (tmp_path / "model_0000003.pth").read_bytes() == good
+    assert (tmp_path / "model_0000004.pth").read_bytes() == good
 
 
 def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     trainer, ckpt, _, _ = make(tmp_path)
     trainer.train(0, 4)
-    before = (tmp_path / "model_0000003.pth").read_bytes()
+    before = (tmp_path / "model_0000004.pth").read_bytes()
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
     with pytest.raises(OSError, match="No space"):
-        ckpt.save("model_0000003")
-    assert (tmp_path / "model_0000003.pth").read_bytes() == before
-    assert (tmp_path / "last_checkpoint").read_text() == "model_0000003.pth"
+        ckpt.save("model_0000004")
+    assert (tmp_path / "model_0000004.pth").read_bytes() == before
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000004.pth"
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 

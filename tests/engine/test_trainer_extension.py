@@ -77,7 +77,7 @@ def test_last_eval_results_and_evaluation_history(data_root, tmp_path):
     assert results == trainer.last_eval_results
     with open(tmp_path / "evaluations.json") as f:
         history = json.load(f)
-    assert [e["iteration"] for e in history] == [1, 3]
+    assert [e["iteration"] for e in history] == [2, 4]
     group = next(iter(results))
     assert history[-1]["results"][group]["mAP"] == pytest.approx(results[group]["mAP"])
 
@@ -101,7 +101,7 @@ def test_checkpoint_is_written_before_the_evaluation_of_its_iteration(data_root,
     trainer.test = test_and_record
     trainer.resume_or_load(resume=False)
     trainer.train()
-    assert "model_0000001.pth" in seen[0]
+    assert "model_0000002.pth" in seen[0]
     assert "model_final.pth" in seen[1]
 
 
@@ -127,7 +127,7 @@ def test_resume_reruns_an_evaluation_lost_in_a_crash(data_root, tmp_path):
             inner = eval_hook._func
 
             def func():
-                evaluated_iters.append(self.trainer.iter)
+                evaluated_iters.append(self.trainer.iter)  # the step just done, counted from 0
                 if self.trainer.iter == 1 and len(evaluated_iters) == 1:
                     raise RuntimeError("killed during evaluation")
                 return inner()
@@ -142,7 +142,7 @@ def test_resume_reruns_an_evaluation_lost_in_a_crash(data_root, tmp_path):
     first.resume_or_load(resume=False)
     with pytest.raises(RuntimeError, match="killed during evaluation"):
         first.train()
-    assert (crashed / "model_0000001.pth").exists() and not (crashed / "evaluations.json").exists()
+    assert (crashed / "model_0000002.pth").exists() and not (crashed / "evaluations.json").exists()
 
     resumed = Crashing(cfg)
     resumed.resume_or_load(resume=True)
@@ -153,13 +153,13 @@ def test_resume_reruns_an_evaluation_lost_in_a_crash(data_root, tmp_path):
         history = json.load(f)
     with open(full / "evaluations.json") as f:
         reference_history = json.load(f)
-    assert [e["iteration"] for e in history] == [1, 3]
+    assert [e["iteration"] for e in history] == [2, 4]
     assert json.dumps(history, sort_keys=True) == json.dumps(reference_history, sort_keys=True)
     assert results == reference.last_eval_results
     # the lost evaluation is in metrics.json once, at its iteration
     with open(crashed / "metrics.json") as f:
         rows = [json.loads(line) for line in f]
-    assert [r["iteration"] for r in rows if any(k.startswith("eval/") for k in r)] == [1, 3]
+    assert [r["iteration"] for r in rows if any(k.startswith("eval/") for k in r)] == [2, 4]
 
     # resuming a finished run trains nothing and evaluates nothing again
     again = Crashing(cfg)

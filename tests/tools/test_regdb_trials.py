@@ -128,11 +128,11 @@ def test_eval_only_reevaluates_the_final_weights(trained):
 def test_an_interrupted_trial_resumes_from_its_last_checkpoint(trained):
     tool, root, opts, _ = trained
     folder = root / "out" / "trial_2"
-    for name in ("results.json", "model_final.pth", "model_0000001.pth"):
+    for name in ("results.json", "model_final.pth", "model_0000002.pth"):
         (folder / name).unlink()
-    (folder / "last_checkpoint").write_text("model_0000000.pth")
+    (folder / "last_checkpoint").write_text("model_0000001.pth")
     resumed = tool.cli(["--config-file", CONFIG, "--resume", "--trials", "2", *opts])
-    assert "Resuming at iteration 1" in (folder / "log.txt").read_text()
+    assert "Resuming after iteration 1" in (folder / "log.txt").read_text()
     assert (folder / "model_final.pth").is_file() and (folder / "results.json").is_file()
     assert resumed["trials"] == [2]
 

@@ -34,7 +34,7 @@ def test_train_eval_and_resume(data_root, tmp_path):
     assert "Rank-1" in log and "mAP" in log
     rows = read_metrics(out)
     evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
-    assert [r["iteration"] for r in evals] == [1, 3]  # every epoch (2 iterations), the last one once
+    assert [r["iteration"] for r in evals] == [2, 4]  # every epoch (2 iterations), the last one once
     # SynthVI has ground-truth parts: each evaluation scores the 2 part maps, and the summary shows them
     for key in ("maps_alive", "coverage", "uniform_purity", "overlap", "map1/purity", "map2/share/head"):
         assert all(f"eval/part_discovery/{key}" in r for r in evals), key
@@ -80,15 +80,15 @@ def test_train_eval_and_resume(data_root, tmp_path):
 @pytest.mark.slow
 def test_same_seed_same_metrics_and_a_rerun_keeps_the_old_metrics(data_root, tmp_path):
     """Two runs with the same config and seed give the same losses and metrics. The second
-    one reuses the OUTPUT_DIR without --resume: it starts from scratch, and the first run's
+    one reuses the OUTPUT_DIR with --overwrite: it starts from scratch, and the first run's
     metrics.json is set aside (renamed), not appended to."""
     out = str(tmp_path / "run")
     finals = []
-    for _ in range(2):
-        proc = run(["--config-file", CONFIG, *tiny_synthvi_opts(data_root, out, **{"SOLVER.MAX_EPOCHS": 1})])
+    for flags in ([], ["--overwrite"]):
+        proc = run(["--config-file", CONFIG, *flags, *tiny_synthvi_opts(data_root, out, **{"SOLVER.MAX_EPOCHS": 1})])
         assert proc.returncode == 0, proc.stderr[-3000:]
         rows = read_metrics(out)
-        assert [r["iteration"] for r in rows if "total_loss" in r] == [0, 1]  # this run only
+        assert [r["iteration"] for r in rows if "total_loss" in r] == [1, 2]  # this run only
         finals.append({k: v for r in rows for k, v in r.items() if k.startswith("eval/") or "loss" in k})
     assert finals[0] == finals[1]
     kept = [f for f in os.listdir(out) if f.startswith("metrics.json.")]

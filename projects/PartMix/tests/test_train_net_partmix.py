@@ -25,7 +25,7 @@ def test_partmix_trains_and_evaluates(tmp_path):
         rows = [json.loads(line) for line in f]
     steps = [r for r in rows if "total_loss" in r]
     assert len(steps) == 12
-    # warm-up (epoch 0 = iterations 0, 1) without the PartMix terms, then with them
+    # warm-up (epoch 0 = iterations 1, 2) without the PartMix terms, then with them
     assert all("loss_cont" not in r and "loss_aid" not in r for r in steps[:2])
     assert all("loss_cont" in r and "loss_aid" in r for r in steps[2:])
     assert all(math.isfinite(v) for r in steps for k, v in r.items() if k.startswith("loss") or k == "total_loss")
