@@ -15,11 +15,10 @@ from fvcore.common.checkpoint import Checkpointer
 from iopath.common.file_io import PathManager as _PathManagerCls
 
 from ..utils.errors import CheckpointError, ConfigError, naming_the_file
+from ..utils.faults import kill_point
 from .loading import UnreadableCheckpointError, check_state_dict_fits, load_checkpoint_file
 
 PathManager = _PathManagerCls()
-
-from ..utils.faults import kill_point
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +63,19 @@ def replace_durably(tmp: str, path: str) -> None:
 def atomic_write_bytes(path: str, write_fn) -> None:
     """Call write_fn(file) on a temporary file beside `path`, fsync it, then rename it
     over `path` (replace_durably). On any error the temporary file is removed and `path` is
-    untouched."""
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        replace_durably(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    untouched. A full disk is raised as OSError(ENOSPC) naming `path`, whichever layer met it."""
+    with naming_the_file(path):
+        tmp = temporary_path(path)
+        try:
+            with open(tmp, "wb") as f:
+                write_fn(f)
+                f.flush()
+                os.fsync(f.fileno())
+            replace_durably(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
 
 def remove_stale_temporaries(directory: str) -> list:
@@ -112,8 +112,7 @@ class ReidCheckpointer(Checkpointer):
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {save_file}")
-        with naming_the_file(save_file):
-            atomic_write_bytes(save_file, lambda f: torch.save(data, f))
+        atomic_write_bytes(save_file, lambda f: torch.save(data, f))
         if tag_last:
             self.tag_last_checkpoint(basename)
 

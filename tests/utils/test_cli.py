@@ -102,7 +102,7 @@ def test_a_full_disk_ends_with_no_space_left_and_the_path(tmp_path, monkeypatch)
     """torch.save meets ENOSPC and raises its own RuntimeError ("unexpected pos"); the error that
     reaches the user names the disk and the checkpoint, in its last line."""
     checkpointer = ReidCheckpointer(torch.nn.Linear(64, 64), str(tmp_path))
-    monkeypatch.setattr(checkpointer_module.os, "fdopen", lambda fd, mode: _FillsUp(fd, "wb"))
+    monkeypatch.setattr(checkpointer_module, "open", lambda path, mode: _FillsUp(path, "wb"), raising=False)
     target = str(tmp_path / "model_0000001.pth")
     with pytest.raises(OSError) as error:
         checkpointer.save("model_0000001")
