@@ -40,6 +40,7 @@ Functions `(cfg, context: RecipeContext) -> List[RecipeLine]` that add a project
 recipe card (after the core's). Registering one is how a method project states its own recipe.
 """
 
+NO_SOURCE = "config, no source given"
 _SOURCE = re.compile(r"#\s*source:\s*(.*)$")
 _KEY_LINE = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*)\s*:(.*)$")
 
@@ -81,9 +82,10 @@ def _config_chain(config_file: str) -> List[str]:
     return chain
 
 
-def _file_sources(path: str) -> Dict[str, str]:
-    """{DOTTED.KEY: source} of one YAML file's `# source:` comments."""
-    sources: Dict[str, str] = {}
+def _file_sources(path: str) -> Dict[str, Optional[str]]:
+    """{DOTTED.KEY: source or None} of every key one YAML file sets to a value (None: set
+    without a `# source:` comment), and of every node a `# source:` comment stands on."""
+    sources: Dict[str, Optional[str]] = {}
     stack: List[tuple] = []  # (indent, key) of the enclosing keys
     pending: List[str] = []  # a standalone source comment and its continuation lines
     with open(path) as f:
@@ -111,15 +113,21 @@ def _file_sources(path: str) -> Dict[str, str]:
                 sources[dotted] = inline.group(1).strip()
             elif pending:
                 sources[dotted] = " ".join(p for p in pending if p)
+            elif rest.split("#", 1)[0].strip() and dotted != "_BASE_" and not any(
+                    sources.get(".".join(k for _, k in stack[:depth])) for depth in range(1, len(stack))):
+                sources[dotted] = None  # a value without a source of its own or of an enclosing node
             pending = []
     return sources
 
 
 def config_sources(config_file: str) -> Dict[str, str]:
-    """{DOTTED.KEY: source} over `config_file`'s _BASE_ chain; a file overrides its base."""
+    """{DOTTED.KEY: source} over `config_file`'s _BASE_ chain. A file that sets a key overrides
+    its base's source for it: with its own `# source:`, or as "config, no source given (file)",
+    so that a base's source never stands beside a value the base did not set."""
     sources: Dict[str, str] = {}
     for path in _config_chain(config_file) if config_file else []:
-        sources.update(_file_sources(path))
+        for key, source in _file_sources(path).items():
+            sources[key] = source if source is not None else f"{NO_SOURCE} ({os.path.basename(path)})"
     return sources
 
 
@@ -148,11 +156,13 @@ class _SourceResolver:
         default = self._value(self.defaults, key)
         if default is not None and default == self._value(self.cfg, key):
             return "partreid default"
-        return "config, no source given"
+        return NO_SOURCE
 
     def of_line(self, keys: Sequence[str]) -> str:
         found = list(dict.fromkeys(self.of_key(k) for k in keys))
-        sourced = [s for s in found if s not in ("partreid default", "config, no source given")]
+        # a key left at partreid's default says nothing beside sourced ones; an unsourced value
+        # a config file set is shown, so a line's sources never vouch for a value they did not give
+        sourced = [s for s in found if s != "partreid default"]
         return "; ".join(sourced or found) or "derived"
 
 

@@ -30,13 +30,16 @@ def test_sources_come_from_comments_and_children_override_their_base(tmp_path):
         "    PROB: 0.3\n"
     )
     child = tmp_path / "child.yaml"
-    child.write_text("_BASE_: base.yaml\nSOLVER:\n  BASE_LR: 0.2  # source: our choice (child)\n")
+    child.write_text("_BASE_: base.yaml\nSOLVER:\n  BASE_LR: 0.2  # source: our choice (child)\n  MAX_EPOCHS: 20\n")
     sources = config_sources(str(child))
     assert sources == {
-        "SOLVER.MAX_EPOCHS": "paper (one) continued",
+        # a value set again without a source loses its base's source
+        "SOLVER.MAX_EPOCHS": "config, no source given (child.yaml)",
         "SOLVER.BASE_LR": "our choice (child)",
+        "SOLVER.GAMMA": "config, no source given (base.yaml)",
         "INPUT.RANDOM_ERASING": "our choice (the whole node)",
     }
+    assert config_sources(str(base))["SOLVER.MAX_EPOCHS"] == "paper (one) continued"
 
 
 @pytest.fixture
@@ -82,7 +85,7 @@ SYSU_CARD = {
     "loss PartSeparationLoss": ("weight 0.5, normalize False; on from iteration 0", "MPANet code (configs/SYSU.yml:24"),
     "classifier EMA": ("EMA rate 0.2, x min(1, 100 / (epoch + 2)): shrinking from epoch 99 = iteration 198",
                        "MPANet code: update_rate 0.2 (configs/SYSU.yml:26), i.e. momentum 0.8; MPANet code: the rate"),
-    "mixer": ("none (NoMix)", "partreid default"),
+    "mixer": ("none (NoMix)", "MPANet code (the baseline mixes nothing; a method's config names its mixer)"),
     "input": ("train [384, 128], test [384, 128], decoder pil, bilinear resize with pil",
               "MPANet code: torchvision's T.Resize on PIL images (data/__init__.py:28)"),
     "augmentation": ("pad 10 with 127 + random crop, flip p 0.5, random erasing p 0.5, area [0.02, 0.33], "

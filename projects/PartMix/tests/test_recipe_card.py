@@ -61,6 +61,7 @@ def test_the_140_epoch_reading_makes_the_second_decay_act(sysu_root):
 def test_the_intra_reading_is_one_override(sysu_root):
     opts = ["DATASETS.ROOT", sysu_root, "PARTMIX.INTRA", "True"]
     card = card_of(CONFIGS / "sysu_partmix.yaml", opts)
-    assert card["PartMix donors"] == ("donors of both modalities (INTER and INTRA)", "command line")
+    assert card["PartMix donors"] == ("donors of both modalities (INTER and INTRA)", "paper (abstract: PartMix mixes "
+                                      "part descriptors across the modalities); command line")
     baseline = card_of(CONFIGS / "sysu_baseline.yaml", ["DATASETS.ROOT", sysu_root])
     assert "PartMix warm-up" not in baseline and baseline["mixer"][0] == "none (NoMix)"
