@@ -109,3 +109,14 @@ def test_loading_another_row_prior_is_announced(caplog):
     assert torch.equal(configured.row_centres, other.row_centres)  # the checkpoint's prior wins
     assert "fixed row prior (centres [0.2, 0.9], widths [0.25, 0.25]) replaces the configured one " \
            "(MODEL.PART_HEAD.ROW_PRIOR_CENTRES [0.3, 0.7]" in caplog.text
+
+
+def test_the_recipe_card_line_states_the_prior_as_built():
+    from partdiscovery.recipe import part_discovery_recipe_lines
+
+    cfg = discovery_cfg(num_parts=2)
+    cfg.MODEL.PART_HEAD.ROW_PRIOR_CENTRES = [0.2, 0.7]
+    line, = part_discovery_recipe_lines(cfg, None)
+    assert line.value.endswith("fixed row prior (centre ± width, top to bottom: 0.20 ± 0.25, 0.70 ± 0.25)")
+    cfg.MODEL.PART_HEAD.NAME = "PartDetector"
+    assert part_discovery_recipe_lines(cfg, None) == []
