@@ -6,11 +6,12 @@ CONFIG ?= projects/PartMix/configs/synthvi_partmix.yaml
 
 # torch is pinned to the build this project is tested with (a CUDA wheel that also runs on the CPU),
 # and is installed only when no torch is importable. Everything else comes at the exact versions
-# of constraints.txt, the ones the test suite passed with. The PartMix project is its own package
-# (projects/PartMix/pyproject.toml), installed beside the core for the demo and its tests.
+# of constraints.txt, the ones the test suite passed with. The PartMix and PartDiscovery projects
+# are their own packages (projects/<Name>/pyproject.toml), installed beside the core for the demo
+# and their tests.
 install:
 	@$(PYTHON) -c "import torch, torchvision" 2>/dev/null || $(PYTHON) -m pip install torch==2.14.1 torchvision==0.29.1
-	$(PYTHON) -m pip install -q -c constraints.txt -e ".[dev]" -e projects/PartMix
+	$(PYTHON) -m pip install -q -c constraints.txt -e ".[dev]" -e projects/PartMix -e projects/PartDiscovery
 
 # The main job: train PartMix on SynthVI (generated on first use) and print Rank-1 / mAP.
 demo: install

@@ -156,7 +156,7 @@ class ReidCheckpointer(Checkpointer):
             raise ConfigError(
                 f"Checkpoint {path} does not fit this run ({e}). Its optimizer state was saved for other trained "
                 "parameters: since it was written, the config changed which parameters are trained or how they "
-                "are grouped (e.g. MODEL.PART_HEAD.ROW_PRIOR_LEARNED, SOLVER.WEIGHT_DECAY_NORM, "
+                "are grouped (e.g. SOLVER.WEIGHT_DECAY_NORM, "
                 "SOLVER.BIAS_LR_FACTOR). Resume with the run's own config.yaml, or start a new OUTPUT_DIR with "
                 f"MODEL.WEIGHTS {path} to load its weights alone."
             ) from e

@@ -6,15 +6,12 @@ classmethod how a config maps to them::
 
     class PartDetector(nn.Module):
         @configurable
-        def __init__(self, *, in_channels, num_parts=6, pooling="area"):
+        def __init__(self, *, in_channels, num_parts=6):
             ...
 
         @classmethod
         def from_config(cls, cfg, in_channels):
-            return config_arguments(
-                cfg, {"num_parts": "MODEL.PART_HEAD.NUM_PARTS", "pooling": "MODEL.PART_HEAD.POOLING"},
-                in_channels=in_channels,
-            )
+            return config_arguments(cfg, {"num_parts": "MODEL.PART_HEAD.NUM_PARTS"}, in_channels=in_channels)
 
     PartDetector(cfg, in_channels=512)            # what the registries do: from_config, then __init__
     PartDetector(in_channels=512, num_parts=4)    # a notebook or another codebase: __init__ directly
@@ -23,8 +20,8 @@ A call is "from a config" when its first argument (or `cfg=`) is a yacs CfgNode;
 arguments then go to `from_config`, never to `__init__`, so one call cannot mix both styles.
 
 Bad values are reported by raising `ArgumentError` in `__init__`, with the arguments written as
-{placeholders}: built from keyword arguments the message names the argument (`pooling='x'`),
-built from a config it names the key the argument was read from (`MODEL.PART_HEAD.POOLING='x'`),
+{placeholders}: built from keyword arguments the message names the argument (`num_parts=0`),
+built from a config it names the key the argument was read from (`MODEL.PART_HEAD.NUM_PARTS=0`),
 which `config_arguments` records.
 """
 import functools

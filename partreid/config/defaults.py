@@ -99,25 +99,6 @@ _C.MODEL.PART_HEAD = CN()
 _C.MODEL.PART_HEAD.NAME = "PartDetector"
 # Number of parts M.
 _C.MODEL.PART_HEAD.NUM_PARTS = 6
-# PartDetector's pooling of A_m * F: "area" divides by h*w (MPANet: a part descriptor's scale
-# follows its map's strength), "mass" by sum(A_m) (a weighted mean: the scale is independent of
-# the map's strength, so no loss on the descriptor can lower it by shrinking the map).
-_C.MODEL.PART_HEAD.POOLING = "area"
-# PartDetector's maps from its 1x1-conv logits: "sigmoid" (MPANet: independent maps that may
-# overlap or fade out) or "softmax" (M part maps and a background map compete for each position).
-_C.MODEL.PART_HEAD.ACTIVATION = "sigmoid"
-# PartDetector: add a per-map bump over the image rows to the logits (body parts of an upright
-# pedestrian are ordered head to feet), shaped by the three keys below. Not in MPANet.
-_C.MODEL.PART_HEAD.ROW_PRIOR = False
-# The row prior's (ignored without it) starting centres, top to bottom, as fractions of the image height, one per part
-# ([]: the centres of M equal bands), and its starting widths (standard deviations, same unit;
-# []: half a band). Body parts are not equally tall, so equal bands start the top map on head and
-# shoulders alike and the bottom one on legs and feet alike.
-_C.MODEL.PART_HEAD.ROW_PRIOR_CENTRES = []
-_C.MODEL.PART_HEAD.ROW_PRIOR_WIDTHS = []
-# Learn the row prior's centres and widths (True), or keep them as given (False: the maps' vertical
-# layout is the prior's; the detector only learns how far each map extends around it).
-_C.MODEL.PART_HEAD.ROW_PRIOR_LEARNED = True
 
 _C.MODEL.CLASSIFIER = CN()
 # Momentum of the EMA "mean" modality classifiers used by the modality learning loss:
@@ -143,9 +124,8 @@ _C.MODEL.LOSSES.NAMES = [
 # backbone, the classifiers and the BN-neck, but does not move the maps (neither the part head's
 # detector nor the features the maps are computed from). Their outputs have the same values; only
 # where the gradient flows changes. Needs a part head with a pool(maps, features) method
-# (PartDetector). Empty (MPANet): every loss moves the maps. On SynthVI the centre-cluster and
-# modality-learning terms pull the maps off the person onto the background
-# (benchmarks/part_discovery_probe.py pulls), so the SynthVI configs (Base-SynthVI.yaml) list both.
+# (PartDetector). Empty (MPANet): every loss moves the maps. Losses that pull the maps off the
+# person onto the background belong here.
 _C.MODEL.LOSSES.DETACH_MAPS = []
 _C.MODEL.LOSSES.ID = CN()
 _C.MODEL.LOSSES.ID.WEIGHT = 1.0
@@ -170,28 +150,6 @@ _C.MODEL.LOSSES.SEP.WEIGHT = 0.5
 # False: the raw inner product of two maps (MPANet), which also falls when the maps fade out;
 # True: their cosine similarity, which only asks them to lie apart.
 _C.MODEL.LOSSES.SEP.NORMALIZE = False
-# L_part_id (PartIdentityLoss, add it to NAMES to use it): the identity CE of each part slot's own
-# logits (its slice of C), averaged over the slots. Not in MPANet; the SynthVI configs use it
-# because without it the part maps find no body parts there (README, part discovery).
-_C.MODEL.LOSSES.PART_ID = CN()
-_C.MODEL.LOSSES.PART_ID.WEIGHT = 1.0
-# L_conc (PartConcentrationLoss, add it to NAMES to use it): the spatial variance of each part
-# map (coordinates in [0, 1]), so that a map covers one compact region. Not in MPANet.
-_C.MODEL.LOSSES.CONC = CN()
-_C.MODEL.LOSSES.CONC.WEIGHT = 1.0
-# L_homog (PartHomogeneityLoss, add it to NAMES to use it; made for softmax maps): the share of the
-# image's colour variance over the map grid that the part maps and the background map leave
-# unexplained (a soft k-means of the cell colours), so that a map covers one appearance, e.g. the
-# head rather than head and shoulders. Not in MPANet.
-_C.MODEL.LOSSES.HOMOG = CN()
-_C.MODEL.LOSSES.HOMOG.WEIGHT = 1.0
-# L_equiv (PartEquivarianceLoss, add it to NAMES; needs MODEL.EQUIVARIANCE.SHIFT > 0): for an image
-# and its copy shifted sideways, the L1 distance (0 to 2) between each part map's distribution
-# over the columns both show and the shifted map's, averaged over maps and images. A map that
-# follows the image content pays nothing; a map pinned to image positions (learned from the
-# padding) pays for every shift. Not in MPANet.
-_C.MODEL.LOSSES.EQUIV = CN()
-_C.MODEL.LOSSES.EQUIV.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET = CN()
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3
@@ -208,14 +166,6 @@ _C.MODEL.MIXER.PROB = 1.0
 _C.MODEL.MIXER.ALPHA = 1.0
 # ResNet stages (0 = input stem output .. 4) among which Manifold MixUp draws its layer.
 _C.MODEL.MIXER.MANIFOLD_STAGES = [1, 2, 3]
-
-# Shifted copies of training images for PartEquivarianceLoss (PartBaseline): SHIFT > 0 also
-# describes the batch's first NUM_IMAGES images moved sideways by SHIFT pixels (a multiple of the
-# feature map's stride; left and right in turn) in the same forward, which costs NUM_IMAGES more
-# images per iteration. 0: off (MPANet).
-_C.MODEL.EQUIVARIANCE = CN()
-_C.MODEL.EQUIVARIANCE.SHIFT = 0
-_C.MODEL.EQUIVARIANCE.NUM_IMAGES = 8
 
 # -----------------------------------------------------------------------------
 # Input pipeline

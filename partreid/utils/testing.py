@@ -76,9 +76,6 @@ def tiny_synthvi_opts(data_root, out_dir, **overrides):
         "INPUT.SIZE_TEST": "[64,32]",
         "MODEL.BACKBONE.DEPTH": 18,
         "MODEL.PART_HEAD.NUM_PARTS": 2,
-        # a row prior laid out for a config's own part count (SynthVI's 4) becomes 2 equal bands
-        "MODEL.PART_HEAD.ROW_PRIOR_CENTRES": "[]",
-        "MODEL.PART_HEAD.ROW_PRIOR_WIDTHS": "[]",
         "DATALOADER.NUM_IDENTITIES": 2,
         "DATALOADER.NUM_INSTANCES": 4,
         "DATALOADER.ITERS_PER_EPOCH": 2,

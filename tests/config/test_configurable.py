@@ -28,15 +28,10 @@ from partreid.modeling.losses import (
     IdentityLoss,
     ModalityLearningLoss,
     ModalitySpecificIDLoss,
-    PartConcentrationLoss,
-    PartEquivarianceLoss,
-    PartHomogeneityLoss,
-    PartIdentityLoss,
     PartSeparationLoss,
     TripletLoss,
 )
 from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
-from partreid.modeling.meta_arch.shifted_views import ShiftedViews
 from partreid.modeling.mixers import MIXER_REGISTRY, CutMix, ManifoldMixUp, MixUp, NoMix
 from partreid.modeling.part_heads import PART_HEAD_REGISTRY, PartDetector, Stripes
 from partreid.utils.testing import tiny_model_cfg, toy_training_batch
@@ -49,11 +44,7 @@ TREES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGISTRIES = [BACKBONE_REGISTRY, PART_HEAD_REGISTRY, META_ARCH_REGISTRY, LOSS_REGISTRY, MIXER_REGISTRY,
               EVALUATOR_REGISTRY, DATASET_REGISTRY, SAMPLER_REGISTRY]
 CORE_LOSSES = ["IdentityLoss", "ModalitySpecificIDLoss", "ModalityLearningLoss", "CenterClusterLoss",
-               "PartSeparationLoss", "PartIdentityLoss", "PartConcentrationLoss",
-               "PartHomogeneityLoss", "TripletLoss"]
-# losses that read the model's shifted views (MODEL.EQUIVARIANCE), which make_config's 32x16 images
-# on 1x1 maps cannot have: compared on views made here
-VIEW_LOSSES = ["PartEquivarianceLoss"]
+               "PartSeparationLoss", "TripletLoss"]
 SEED = 7
 SYNTHVI = dict(num_train_ids=3, num_test_ids=2, images_per_camera=1, image_size=[32, 16], seed=0)
 
@@ -61,18 +52,13 @@ SYNTHVI = dict(num_train_ids=3, num_test_ids=2, images_per_camera=1, image_size=
 # there is a choice, so that a from_config that forgets a key cannot pass.
 RESNET = dict(depth=18, last_stride=2, modality_alleviation=[3], pretrain_path="", allow_random_init=True,
               padding_mode="replicate")
-PART_DETECTOR = dict(num_parts=3, pooling="mass", activation="softmax", row_prior=True,
-                     row_prior_centres=[0.2, 0.5, 0.8], row_prior_widths=[0.1, 0.2, 0.1], row_prior_learned=False)
+PART_DETECTOR = dict(num_parts=3)
 LOSSES = {
     "IdentityLoss": (IdentityLoss, dict(weight=0.7, label_smoothing=0.1, reduction="per_modality")),
     "ModalitySpecificIDLoss": (ModalitySpecificIDLoss, dict(weight=0.3, count_twice=True)),
     "ModalityLearningLoss": (ModalityLearningLoss, dict(weight=1.5)),
     "CenterClusterLoss": (CenterClusterLoss, dict(weight=0.9, margin=0.5)),
     "PartSeparationLoss": (PartSeparationLoss, dict(weight=0.2, normalize=True)),
-    "PartIdentityLoss": (PartIdentityLoss, dict(weight=0.4)),
-    "PartConcentrationLoss": (PartConcentrationLoss, dict(weight=0.35)),
-    "PartHomogeneityLoss": (PartHomogeneityLoss, dict(weight=0.45)),
-    "PartEquivarianceLoss": (PartEquivarianceLoss, dict(weight=0.55)),
     "TripletLoss": (TripletLoss, dict(weight=0.6, margin=0.2)),
     "PartMixContrastiveLoss": (PartMixContrastiveLoss, dict(weight=0.3, temperature=0.2, cont_feature="pre_bn")),
     "PartMixAuxIDLoss": (PartMixAuxIDLoss, dict(weight=0.25)),
@@ -86,7 +72,7 @@ MIXERS = {
                               mining="similarity", anchor_chunk=3, cont_feature="pre_bn", seed=SEED)),
 }
 BASELINE = dict(num_classes=4, pixel_mean=[100.0, 110.0, 120.0], pixel_std=[50.0, 55.0, 60.0], mean_momentum=0.5,
-                channels_last=False, mixer_start_epoch=1, mixer_prob=0.9, equivariance_images=3)
+                channels_last=False, mixer_start_epoch=1, mixer_prob=0.9)
 DIAGNOSTICS = dict(diagnostics_period=3, diagnostics_module="backbone.layer3")
 EVALUATION = dict(flip_features=True, flip_fusion="sum_normalized", num_trials=2, rank_batch=5, rerank=True,
                   rerank_k1=3, rerank_k2=2, rerank_lambda=0.5)
@@ -109,8 +95,7 @@ def make_config(root=""):
     b = cfg.MODEL.BACKBONE
     b.LAST_STRIDE, b.MODALITY_ALLEVIATION, b.PADDING_MODE = 2, [3], "replicate"
     h = cfg.MODEL.PART_HEAD
-    h.NUM_PARTS, h.POOLING, h.ACTIVATION = 3, "mass", "softmax"
-    h.ROW_PRIOR, h.ROW_PRIOR_CENTRES, h.ROW_PRIOR_WIDTHS, h.ROW_PRIOR_LEARNED = True, [0.2, 0.5, 0.8], [0.1, 0.2, 0.1], False
+    h.NUM_PARTS = 3
     cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD = [100.0, 110.0, 120.0], [50.0, 55.0, 60.0]
     cfg.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.5
     cfg.MODEL.CHANNELS_LAST = False
@@ -120,11 +105,6 @@ def make_config(root=""):
     losses.ML.WEIGHT = 1.5
     losses.CC.WEIGHT, losses.CC.MARGIN = 0.9, 0.5
     losses.SEP.WEIGHT, losses.SEP.NORMALIZE = 0.2, True
-    losses.PART_ID.WEIGHT = 0.4
-    losses.CONC.WEIGHT = 0.35
-    losses.HOMOG.WEIGHT = 0.45
-    losses.EQUIV.WEIGHT = 0.55
-    cfg.MODEL.EQUIVARIANCE.NUM_IMAGES = 3
     losses.TRIPLET.WEIGHT, losses.TRIPLET.MARGIN = 0.6, 0.2
     losses.NAMES = CORE_LOSSES
     m = cfg.MODEL.MIXER
@@ -229,7 +209,7 @@ def test_meta_architectures(cls, mixer_name, losses, extra):
     assert_same_module(from_cfg, from_arguments)
     batch = toy_training_batch(epoch=1, iteration=4)
     terms = [model.train()(batch) for model in (from_cfg, from_arguments)]
-    assert set(terms[0]) >= {"loss_id", "loss_part_id", "loss_triplet"}
+    assert set(terms[0]) >= {"loss_id", "loss_sep", "loss_triplet"}
     assert_same(*terms, "loss terms")
     assert_same(*[model.eval()(batch) for model in (from_cfg, from_arguments)], "features")
 
@@ -255,9 +235,6 @@ def test_part_heads(cls, kwargs):
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_losses(name, partmix_model):
     _, outputs, batch = partmix_model
-    if name in VIEW_LOSSES:
-        maps = torch.rand(2, 3, 4, 3, generator=torch.Generator().manual_seed(0))
-        outputs = dict(outputs, equivariance_views=ShiftedViews(maps, maps.flip(-1), torch.tensor([1, -1])))
     cls, kwargs = LOSSES[name]
     from_cfg, from_arguments = cls(make_config()), cls(**kwargs)
     assert_same_attributes(from_cfg, from_arguments)
@@ -455,10 +432,10 @@ def test_argument_errors_name_the_argument_or_its_config_key():
         MixUp(alpha=-1.0)
     with pytest.raises(ArgumentError, match=r"^MODEL\.MIXER\.ALPHA=-1\.0: the Beta parameter must be > 0$"):
         MixUp(cfg)
-    with pytest.raises(ArgumentError, match=r"^pooling='max': expected one of \('area', 'mass'\)$"):
-        PartDetector(in_channels=8, pooling="max")
-    cfg.MODEL.PART_HEAD.POOLING = "max"
-    with pytest.raises(ArgumentError, match=r"^MODEL\.PART_HEAD\.POOLING='max': expected one of"):
+    with pytest.raises(ArgumentError, match=r"^num_parts=0: PartDetector needs at least 1 part$"):
+        PartDetector(in_channels=8, num_parts=0)
+    cfg.MODEL.PART_HEAD.NUM_PARTS = 0
+    with pytest.raises(ArgumentError, match=r"^MODEL\.PART_HEAD\.NUM_PARTS=0: PartDetector needs at least 1 part$"):
         PartDetector(cfg, 8)
     with pytest.raises(ArgumentError, match=r"^inter and intra are both False"):
         PartMix(inter=False, intra=False)

@@ -15,7 +15,6 @@ ALL_LOSSES = [
 ]
 TERMS = {"loss_id", "loss_sid", "loss_ml", "loss_cc", "loss_triplet", "loss_sep"}
 
-
 def test_train_forward_returns_the_configured_finite_terms(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.LOSSES.NAMES = ALL_LOSSES
     tiny_cfg.MODEL.BACKBONE.MODALITY_ALLEVIATION = [3, 4]
@@ -28,11 +27,9 @@ def test_train_forward_returns_the_configured_finite_terms(tiny_cfg, tiny_batch)
     assert model.part_head.detector.weight.grad.abs().sum() > 0
     assert model.backbone.modality_alleviation["3"].gate[0].weight.grad is not None
 
-
 def test_only_configured_losses_run(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.LOSSES.NAMES = ["IdentityLoss", "TripletLoss"]
     assert set(build_model(tiny_cfg)(tiny_batch)) == {"loss_id", "loss_triplet"}
-
 
 @pytest.mark.parametrize("head", ["PartDetector", "Stripes"])
 def test_eval_forward_returns_bn_necked_descriptor(tiny_cfg, tiny_batch, head):
@@ -47,12 +44,10 @@ def test_eval_forward_returns_bn_necked_descriptor(tiny_cfg, tiny_batch, head):
     assert extracted["part_descriptors"].shape == (8, 2, 512)
     assert extracted["global_descriptor"].shape == (8, 512)
 
-
 def test_extract_restores_training_mode(tiny_cfg, tiny_batch):
     model = build_model(tiny_cfg).train()
     model.extract(tiny_batch["images"][:2])
     assert model.training and model.backbone.training
-
 
 def test_mean_classifiers_follow_an_ema(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.8
@@ -68,7 +63,6 @@ def test_mean_classifiers_follow_an_ema(tiny_cfg, tiny_batch):
     assert "mean_classifier_visible" in model.state_dict()
     assert all(p is not model.mean_classifier_visible for p in model.parameters())
 
-
 def test_outputs_follow_the_contract(tiny_cfg, tiny_batch):
     model = build_model(tiny_cfg).train()
     outputs = model.training_outputs(model.preprocess(tiny_batch["images"]), tiny_batch)
@@ -79,7 +73,6 @@ def test_outputs_follow_the_contract(tiny_cfg, tiny_batch):
     for key in ("logits", "logits_visible", "logits_infrared", "mean_logits_visible", "mean_logits_infrared"):
         assert outputs[key].shape == (8, 4)
     assert outputs["mixed_targets"] is None
-
 
 class RecordingMixer(Mixer):
     """Counts its calls and adds an entry that a loss must see."""
@@ -93,7 +86,6 @@ class RecordingMixer(Mixer):
         assert model.bn_neck is not None and "logits" in outputs
         return {"recorded": outputs["descriptors"].sum()}
 
-
 def test_mixer_descriptors_reach_the_losses_from_start_epoch(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.MIXER.START_EPOCH = 2
     model = build_model(tiny_cfg).train()
@@ -104,7 +96,6 @@ def test_mixer_descriptors_reach_the_losses_from_start_epoch(tiny_cfg, tiny_batc
     model(dict(tiny_batch, epoch=2))
     assert model.mixer.calls == 1 and seen == [False, True]
 
-
 def test_mixed_batch_trains(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.MIXER.NAME = "CutMix"
     model = build_model(tiny_cfg).train()
@@ -113,7 +104,6 @@ def test_mixed_batch_trains(tiny_cfg, tiny_batch):
     terms = model.losses_from(outputs, tiny_batch)
     assert all(torch.isfinite(v) for v in terms.values())
 
-
 def test_mixer_probability_zero_never_mixes(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.MIXER.NAME = "MixUp"
     tiny_cfg.MODEL.MIXER.PROB = 0.0
@@ -121,12 +111,10 @@ def test_mixer_probability_zero_never_mixes(tiny_cfg, tiny_batch):
     outputs = model.training_outputs(model.preprocess(tiny_batch["images"]), tiny_batch)
     assert outputs["mixed_targets"] is None
 
-
 def test_num_classes_must_be_set(tiny_cfg):
     tiny_cfg.MODEL.NUM_CLASSES = 0
     with pytest.raises(ValueError, match="MODEL.NUM_CLASSES"):
         build_model(tiny_cfg)
-
 
 def test_training_batch_needs_epoch(tiny_cfg, tiny_batch):
     model = build_model(tiny_cfg).train()
@@ -134,10 +122,8 @@ def test_training_batch_needs_epoch(tiny_cfg, tiny_batch):
     with pytest.raises(KeyError, match="epoch"):
         model(tiny_batch)
 
-
 def test_detached_map_losses_keep_their_values_but_do_not_move_the_maps(tiny_cfg, tiny_batch):
     tiny_cfg.MODEL.LOSSES.NAMES = ["IdentityLoss", "CenterClusterLoss", "ModalityLearningLoss", "PartSeparationLoss"]
-    tiny_cfg.MODEL.PART_HEAD.ROW_PRIOR = True  # learned: the prior's centres are parameters too
     attached = build_model(tiny_cfg).train()
     tiny_cfg.MODEL.LOSSES.DETACH_MAPS = ["CenterClusterLoss", "ModalityLearningLoss"]
     detached = build_model(tiny_cfg).train()
@@ -158,13 +144,12 @@ def test_detached_map_losses_keep_their_values_but_do_not_move_the_maps(tiny_cfg
     detached.zero_grad()
     (terms_d["loss_cc"] + terms_d["loss_ml"]).backward(retain_graph=True)
     head = detached.part_head
-    assert all(p.grad is None or not p.grad.any() for p in (head.detector.weight, head.row_centres))
+    assert head.detector.weight.grad is None or not head.detector.weight.grad.any()
     assert detached.backbone.layer1[0].conv1.weight.grad.abs().sum() > 0  # the features still learn from them
     assert detached.classifier_visible.weight.grad.abs().sum() > 0
     detached.zero_grad()
     (terms_d["loss_id"] + terms_d["loss_sep"]).backward()  # the other losses still move the maps
-    assert head.detector.weight.grad.abs().sum() > 0 and head.row_centres.grad.abs().sum() > 0
-
+    assert head.detector.weight.grad.abs().sum() > 0
 
 def test_detach_maps_names_losses_of_the_model_and_needs_a_pooling_head(tiny_cfg):
     tiny_cfg.MODEL.LOSSES.NAMES = ["IdentityLoss", "CenterClusterLoss"]
@@ -176,7 +161,6 @@ def test_detach_maps_names_losses_of_the_model_and_needs_a_pooling_head(tiny_cfg
     tiny_cfg.MODEL.PART_HEAD.NAME = "Stripes"
     with pytest.raises(ValueError, match="MODEL.LOSSES.DETACH_MAPS.*Stripes has no pool"):
         build_model(tiny_cfg)
-
 
 def test_mean_classifier_rate_shrinks_late_as_mpanet(tiny_cfg, tiny_batch):
     """MEAN_RATE_DECAY 100: MPANet's rate 0.2 x min(1, 100 / (1-based epoch + 1)) at each epoch."""
@@ -197,21 +181,17 @@ def test_mean_classifier_rate_shrinks_late_as_mpanet(tiny_cfg, tiny_batch):
     with pytest.raises(ValueError, match="MODEL.CLASSIFIER.MEAN_RATE_DECAY"):
         build_model(tiny_cfg)
 
-
-EVERY_LOSS = ALL_LOSSES + ["PartIdentityLoss", "PartConcentrationLoss", "PartHomogeneityLoss"]
-
-
 def test_losses_compute_in_float32_under_bf16_autocast(tiny_cfg, tiny_batch):
     """Every loss computes and reduces in float32 inside the trainer's autocast: the same model
     outputs give the same terms with bf16 autocast on as off (matmuls of float32 inputs would
     otherwise run in bf16: the centre distances, the triplet distances, the maps' products)."""
-    tiny_cfg.MODEL.LOSSES.NAMES = EVERY_LOSS
+    tiny_cfg.MODEL.LOSSES.NAMES = ALL_LOSSES
     model = build_model(tiny_cfg).train()
     outputs = model.training_outputs(model.preprocess(tiny_batch["images"]), tiny_batch)
     reference = model.losses_from(outputs, tiny_batch)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         autocast = model.losses_from(outputs, tiny_batch)
-    assert set(autocast) == set(reference) and len(reference) == len(EVERY_LOSS)
+    assert set(autocast) == set(reference) and len(reference) == len(ALL_LOSSES)
     for name, value in autocast.items():
         assert value.dtype == torch.float32, name
         assert torch.equal(value, reference[name]), name

@@ -11,7 +11,6 @@ from typing import List, Optional, TypedDict
 import torch
 
 from ..mixers.base import MixedTargets
-from .shifted_views import ShiftedViews
 
 __all__ = ["TrainingBatch", "PartOutputs", "TrainingOutputs", "BATCH_KEYS", "OUTPUT_KEYS"]
 
@@ -56,7 +55,6 @@ class TrainingOutputs(PartOutputs, total=False):
     targets: torch.Tensor  # (N,) batch["targets"] on the model's device
     modalities: torch.Tensor  # (N,) batch["modalities"] on the model's device
     mixed_targets: Optional[MixedTargets]  # soft labels of an image/feature-mixed batch, else None
-    equivariance_views: Optional[ShiftedViews]  # part maps of E images and of their shifted copies, else None
 
 
 def _keys(cls) -> List[str]:

@@ -13,7 +13,6 @@ from ..losses import build_losses
 from ..mixers import Mixer, NoMix, build_mixer
 from ..part_heads import build_part_head
 from .build import META_ARCH_REGISTRY
-from .shifted_views import ShiftedViews, alternating_shifts, shift_images
 
 
 @META_ARCH_REGISTRY.register()
@@ -47,8 +46,6 @@ class PartBaseline(nn.Module):
         channels_last: bool = True,
         mixer_start_epoch: int = 0,
         mixer_prob: float = 1.0,
-        equivariance_shift: int = 0,
-        equivariance_images: int = 8,
     ):
         """
         Args:
@@ -72,12 +69,6 @@ class PartBaseline(nn.Module):
             channels_last: run the backbone in channels_last memory format.
             mixer_start_epoch: epoch from which the mixer acts.
             mixer_prob: probability that the mixer acts on a batch.
-            equivariance_shift: > 0: in training, also describe copies of the batch's first
-                `equivariance_images` images shifted sideways by this many pixels (a multiple of
-                the feature map's stride), left and right in turn, in the same forward, and pass
-                their part maps to the losses as `equivariance_views` (PartEquivarianceLoss reads
-                them). 0: no copies (`equivariance_views` is None).
-            equivariance_images: E, how many images get a shifted copy.
         """
         super().__init__()
         if num_classes <= 0:
@@ -92,11 +83,6 @@ class PartBaseline(nn.Module):
             raise ArgumentError(
                 "{pixel_mean}={mean} / {pixel_std}={std}: expected 3 values each (RGB, 0..255 scale)",
                 mean=list(pixel_mean), std=list(pixel_std),
-            )
-        if equivariance_shift < 0 or equivariance_images < 1:
-            raise ArgumentError(
-                "{equivariance_shift}={shift!r} / {equivariance_images}={images!r}: expected a shift of 0 "
-                "(off) or more pixels, and at least 1 image", shift=equivariance_shift, images=equivariance_images,
             )
         if any(all(loss is not other for other in losses or ()) for loss in detach_maps_for):
             raise ArgumentError("{detach_maps_for}: every loss listed must also be one of {losses}")
@@ -114,8 +100,6 @@ class PartBaseline(nn.Module):
         self.channels_last = channels_last
         self.mixer_start_epoch = mixer_start_epoch
         self.mixer_prob = mixer_prob
-        self.equivariance_shift = equivariance_shift
-        self.equivariance_images = equivariance_images
 
         self.backbone = backbone
         self.part_head = part_head
@@ -163,8 +147,6 @@ class PartBaseline(nn.Module):
             "channels_last": "MODEL.CHANNELS_LAST",
             "mixer_start_epoch": "MODEL.MIXER.START_EPOCH",
             "mixer_prob": "MODEL.MIXER.PROB",
-            "equivariance_shift": "MODEL.EQUIVARIANCE.SHIFT",
-            "equivariance_images": "MODEL.EQUIVARIANCE.NUM_IMAGES",
         }
         names, detached = list(cfg.MODEL.LOSSES.NAMES), list(cfg.MODEL.LOSSES.DETACH_MAPS)
         unknown = [name for name in detached if name not in names]
@@ -231,10 +213,7 @@ class PartBaseline(nn.Module):
         if mixer is not None:
             images, mixed_targets = mixer.mix_images(images, batch)
             hidden_hook = _hidden_mix_hook(mixer, batch, captured)
-        if self.equivariance_shift > 0:
-            outputs, equivariance_views = self._describe_with_shifted_views(images, hidden_hook)
-        else:
-            outputs, equivariance_views = self.describe(images, hidden_hook), None
+        outputs = self.describe(images, hidden_hook)
         mixed_targets = captured.get("mixed_targets", mixed_targets)
 
         bn_descriptors = self.bn_neck(outputs["descriptors"])
@@ -251,44 +230,10 @@ class PartBaseline(nn.Module):
             targets=batch["targets"].to(self.device, non_blocking=True),
             modalities=batch["modalities"].to(self.device, non_blocking=True),
             mixed_targets=mixed_targets,
-            equivariance_views=equivariance_views,
         )
         if mixer is not None:
             outputs.update(mixer.mix_descriptors(outputs, batch, self))
         return outputs
-
-    def _describe_with_shifted_views(self, images: torch.Tensor, hidden_hook):
-        """describe() on the batch plus shifted copies of its first E images, in one forward, so
-        the backbone's batch norm normalises both views with the same statistics. Returns the
-        batch's outputs alone and the ShiftedViews. When the mixer mixes hidden features, the
-        batch's own maps are of mixed features: the E images are then described a second time,
-        unmixed, as the reference."""
-        n = images.shape[0]
-        count = min(self.equivariance_images, n)
-        pixel_shifts = alternating_shifts(count, self.equivariance_shift)
-        originals = images[:count]
-        extra = [shift_images(originals, pixel_shifts)]
-        redescribed = hidden_hook is not None
-        if redescribed:
-            extra.insert(0, originals)
-            hidden_hook = _first_rows_only(hidden_hook, n)
-        outputs = self.describe(torch.cat([images, *extra]), hidden_hook)
-        maps = outputs["part_maps"]
-        if maps is None:
-            raise ValueError("equivariance_shift (MODEL.EQUIVARIANCE.SHIFT) > 0 needs a part head with part maps; "
-                             f"{type(self.part_head).__name__} returns none")
-        stride = images.shape[-1] // maps.shape[-1]
-        if images.shape[-1] % maps.shape[-1] or self.equivariance_shift % stride or \
-                self.equivariance_shift >= images.shape[-1]:
-            raise ValueError(
-                f"equivariance_shift (MODEL.EQUIVARIANCE.SHIFT)={self.equivariance_shift}: expected a multiple of "
-                f"the feature map's stride ({images.shape[-1]} image columns over {maps.shape[-1]} map columns), "
-                "narrower than the image"
-            )
-        reference = maps[n : n + count] if redescribed else maps[:count]
-        views = ShiftedViews(reference, maps[-count:], (pixel_shifts // stride).to(maps.device))
-        outputs = {key: value[:n] if torch.is_tensor(value) else value for key, value in outputs.items()}
-        return outputs, views
 
     def part_logits(self, bn_descriptors: torch.Tensor) -> torch.Tensor:
         """(N, M, K) per-part contributions to C's logits: W_m applied to part m's slice of the
@@ -398,15 +343,6 @@ def _record_training_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> No
     if has_event_storage():  # a tensor: the storage reads it back when a writer writes
         correct = (logits.argmax(dim=1) == targets).float().mean()
         get_event_storage().put_scalar("train/id_acc", 100.0 * correct)
-
-
-def _first_rows_only(hook, rows: int):
-    """`hook` applied to the first `rows` samples of the batch, the others passed through."""
-
-    def first_rows_hook(index: int, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([hook(index, x[:rows]), x[rows:]])
-
-    return first_rows_hook
 
 
 def _hidden_mix_hook(mixer, batch: dict, captured: dict):

@@ -1,8 +1,8 @@
 """L_part_id: each part descriptor must name the identity on its own (deep supervision per part)."""
 import torch
 
-from .build import LOSS_REGISTRY
-from .common import WeightedLoss, mixed_cross_entropy
+from partreid.modeling.losses import LOSS_REGISTRY
+from partreid.modeling.losses.common import WeightedLoss, mixed_cross_entropy
 
 
 @LOSS_REGISTRY.register()
@@ -14,10 +14,9 @@ class PartIdentityLoss(WeightedLoss):
 
     Why: with one classifier on the concatenated [p_1..p_M, g], the global slot alone fits the
     identities, so nothing asks a part map to lie on anything; maps drift to the background or
-    fade out (see BENCHMARKS.md, part discovery on SynthVI). Scored per slot, a map placed on
-    the background gives a descriptor that cannot name anyone, and the separation term then
-    spreads the M maps over different identity-bearing regions. Off (not in
-    MODEL.LOSSES.NAMES) in the paper configs, which keep MPANet's objective."""
+    fade out (projects/PartDiscovery/README.md). Scored per slot, a map placed on the background
+    gives a descriptor that cannot name anyone, and the separation term then spreads the M maps
+    over different identity-bearing regions. Not in MPANet's objective."""
 
     WEIGHT_KEY = "MODEL.LOSSES.PART_ID.WEIGHT"
 

@@ -1,32 +1,28 @@
 #!/usr/bin/env python
-"""The measurements behind BENCHMARKS.md's part-discovery sections, on images that have
+"""The measurements behind the PartDiscovery README (projects/PartDiscovery/README.md), on images that have
 ground-truth part masks (SynthVI): the config's test images, or its training images for `pulls`:
 
     # the best purity a map can reach at each feature resolution (the map = the part's own
     # area fraction per cell), per body part, and what its fixed template (its mean over the
     # images) reaches: the room that adapting the maps to each image leaves
-    python benchmarks/part_discovery_probe.py ceiling --config-file CFG [KEY VALUE ...]
+    python projects/PartDiscovery/benchmarks/part_discovery_probe.py ceiling --config-file CFG [KEY VALUE ...]
     # do the backbone's features know which body part each cell holds? A linear probe, trained on
     # half of the images and scored on the other half (of a checkpoint, or of random weights)
-    python benchmarks/part_discovery_probe.py probe --config-file CFG --weights RUN/model_final.pth
-    python benchmarks/part_discovery_probe.py probe --config-file CFG --random-init
+    python projects/PartDiscovery/benchmarks/part_discovery_probe.py probe --config-file CFG --weights RUN/model_final.pth
+    python projects/PartDiscovery/benchmarks/part_discovery_probe.py probe --config-file CFG --random-init
     # what horizontal bands score (PCB's stripes), as they are and cut to the ground-truth person
     # (what a perfect figure-ground split would add)
-    python benchmarks/part_discovery_probe.py bands --config-file CFG --sizes 16x8 --num-parts 4,6
+    python projects/PartDiscovery/benchmarks/part_discovery_probe.py bands --config-file CFG --sizes 16x8 --num-parts 4,6
     # where each body part lies over the rows (its centroid and spread), and what the config's row
     # prior (MODEL.PART_HEAD.ROW_PRIOR_*) scores on its own: the part head's maps before the
     # features tell it anything (detector weights zero), as they are and cut to the person
-    python benchmarks/part_discovery_probe.py prior --config-file CFG --sizes 16x8
-    # do a checkpoint's maps follow the person when the image moves? Its maps on the test images
-    # shifted sideways (left and right in turn) against the shifted ground truth, beside maps
-    # pinned to where they were, and PartEquivarianceLoss's distance on the test images
-    python benchmarks/part_discovery_probe.py shift --config-file CFG --weights RUN/model_final.pth --shift 16
+    python projects/PartDiscovery/benchmarks/part_discovery_probe.py prior --config-file CFG --sizes 16x8
     # could the features, or do the maps, tell the person from the background? How well two
     # per-cell scores rank background cells above person cells (AUC; 0.5 = not at all)
-    python benchmarks/part_discovery_probe.py figure --config-file CFG --weights RUN/model_final.pth
+    python projects/PartDiscovery/benchmarks/part_discovery_probe.py figure --config-file CFG --weights RUN/model_final.pth
     # which training loss terms pull each map toward the person, and which toward the background?
     # Per term, the descent direction on the map over the cells it covers, on training images
-    python benchmarks/part_discovery_probe.py pulls --config-file CFG --weights RUN/model_final.pth
+    python projects/PartDiscovery/benchmarks/part_discovery_probe.py pulls --config-file CFG --weights RUN/model_final.pth
 """
 import argparse
 import collections
@@ -46,9 +42,7 @@ from partreid.evaluation.part_discovery import (
     part_discovery_metrics,
     part_fractions,
 )
-from partreid.modeling.losses import PartEquivarianceLoss
 from partreid.modeling.meta_arch.build import build_model
-from partreid.modeling.meta_arch.shifted_views import ShiftedViews, alternating_shifts, shift_images
 from partreid.modeling.part_heads.build import build_part_head
 from partreid.checkpoint import ReidCheckpointer
 
@@ -105,8 +99,8 @@ def bands(dataset, sizes, counts):
 def prior(cfg, dataset, sizes):
     masks, names = test_masks(dataset), list(dataset.part_names)
     head_cfg = cfg.MODEL.PART_HEAD
-    if head_cfg.NAME != "PartDetector" or not head_cfg.ROW_PRIOR:
-        raise SystemExit("prior: the config's part head has no row prior (MODEL.PART_HEAD.ROW_PRIOR True)")
+    if head_cfg.NAME != "PartDiscoveryHead":
+        raise SystemExit("prior: the config's part head has no row prior (MODEL.PART_HEAD.NAME PartDiscoveryHead)")
     head = build_part_head(cfg, 1)
     torch.nn.init.zeros_(head.detector.weight)  # the maps the prior and the (zero) biases make alone
     centres = [round(c, 4) for c in head.row_centres.tolist()]
@@ -138,36 +132,6 @@ def load_model(cfg, weights, random_init=False, seed=0, num_classes=2):
     if not random_init:
         ReidCheckpointer(model).load(weights, checkpointables=[])
     return model
-
-
-def shift(cfg, dataset, weights, pixels):
-    masks, names = test_masks(dataset), list(dataset.part_names)
-    model = load_model(cfg, weights)
-    images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER)
-    shifts = alternating_shifts(len(masks), pixels)
-    with torch.no_grad():
-        normalised = torch.cat([model.preprocess(b["images"])
-                                for b in DataLoader(images, batch_size=64, collate_fn=collate_batch)])
-        maps = torch.cat([model.describe(chunk)["part_maps"] for chunk in normalised.split(64)])
-        shifted_maps = torch.cat([model.describe(chunk)["part_maps"]
-                                  for chunk in shift_images(normalised, shifts).split(64)])
-    width, map_width, mask_width = normalised.shape[-1], maps.shape[-1], masks.shape[-1]
-    if width % map_width or pixels % (width // map_width) or (pixels * mask_width) % width:
-        raise SystemExit(f"--shift {pixels}: expected a multiple of the feature stride ({width // map_width} pixels)"
-                         f" that moves the {mask_width}-pixel-wide masks by whole pixels")
-    shifted_masks = shift_images(masks[:, None].float(), shifts * mask_width // width)[:, 0].long()  # 0: background
-    cells = shifts // (width // map_width)
-    distance = PartEquivarianceLoss(weight=1.0)
-    follow = distance({"equivariance_views": ShiftedViews(maps, shifted_maps, cells)}, {})["loss_equiv"]
-    pinned = distance({"equivariance_views": ShiftedViews(maps, maps, cells)}, {})["loss_equiv"]
-    print(f"{weights}: {len(masks)} test images, shifted {pixels} pixels sideways (left and right in turn)")
-    print("| images | maps | alive | coverage | mean purity | matched part (purity), top to bottom |")
-    print("|---|---|---|---|---|---|")
-    print(f"| as given | the model's | {scored(maps, masks, names)} |")
-    print(f"| shifted | the model's | {scored(shifted_maps, shifted_masks, names)} |")
-    print(f"| shifted | pinned (the unshifted images' maps) | {scored(maps, shifted_masks, names)} |")
-    print(f"equivariance distance (PartEquivarianceLoss, weight 1): the model's {follow:.3f}; maps pinned to the "
-          f"image {pinned:.3f}; maps that follow the content 0")
 
 
 def background_auc(score: torch.Tensor, background: torch.Tensor) -> float:
@@ -306,12 +270,11 @@ def probe(cfg, dataset, weights, random_init, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior", "shift", "figure", "pulls"])
+    parser.add_argument("mode", choices=["ceiling", "probe", "bands", "prior", "figure", "pulls"])
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--weights", default="", help="probe, shift, figure, pulls: a checkpoint (its config's model)")
+    parser.add_argument("--weights", default="", help="probe, figure, pulls: a checkpoint (its config's model)")
     parser.add_argument("--random-init", action="store_true", help="probe, figure, pulls: random weights instead")
     parser.add_argument("--batches", type=int, default=6, help="pulls: training batches to average over")
-    parser.add_argument("--shift", type=int, default=16, help="shift: pixels, a multiple of the feature stride")
     parser.add_argument("--sizes", default="8x4,16x8", help="ceiling, bands, prior: feature map sizes HxW")
     parser.add_argument("--num-parts", default="4,6", help="bands: numbers of bands M")
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
@@ -325,10 +288,6 @@ def main():
         prior(cfg, dataset, sizes)
     elif args.mode == "bands":
         bands(dataset, sizes, [int(m) for m in args.num_parts.split(",")])
-    elif args.mode == "shift":
-        if not args.weights:
-            parser.error("shift needs --weights")
-        shift(cfg, dataset, args.weights, args.shift)
     elif bool(args.weights) == args.random_init:
         parser.error(f"{args.mode} needs exactly one of --weights and --random-init")
     elif args.mode == "figure":

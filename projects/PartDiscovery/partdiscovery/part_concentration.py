@@ -1,8 +1,8 @@
 """L_conc: each part map should be compact, one blob rather than scattered cells."""
 import torch
 
-from .build import LOSS_REGISTRY
-from .common import WeightedLoss
+from partreid.modeling.losses import LOSS_REGISTRY
+from partreid.modeling.losses.common import WeightedLoss
 
 
 @LOSS_REGISTRY.register()
@@ -14,8 +14,7 @@ class PartConcentrationLoss(WeightedLoss):
     does not depend on the map's overall strength, so it gives no reason to fade out.
 
     Why: the identity losses see only pooled descriptors, which a map spread over the whole
-    person (or the background) serves as well as a map on one part. Not in MPANet; the SynthVI
-    configs use it (README, part discovery)."""
+    person (or the background) serves as well as a map on one part. Not in MPANet."""
 
     WEIGHT_KEY = "MODEL.LOSSES.CONC.WEIGHT"
 

@@ -1,5 +1,5 @@
-"""benchmarks/part_discovery_probe.py on a tiny generated SynthVI: the resolution ceiling and the
-linear probe run and report what BENCHMARKS.md quotes."""
+"""projects/PartDiscovery/benchmarks/part_discovery_probe.py on a tiny generated SynthVI: the resolution ceiling and the
+linear probe run and report what the project README quotes."""
 import os
 import subprocess
 import sys
@@ -8,7 +8,8 @@ import pytest
 
 from partreid.utils.testing import REPO_ROOT, tiny_synthvi_opts, train_net_env
 
-SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "part_discovery_probe.py")
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                      "part_discovery_probe.py")
 CONFIG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
 
 
@@ -53,7 +54,8 @@ def test_bands(tmp_path):
 
 @pytest.mark.slow
 def test_prior(tmp_path):
-    prior = {"MODEL.PART_HEAD.ROW_PRIOR": True, "MODEL.PART_HEAD.ROW_PRIOR_CENTRES": "[0.2,0.7]"}
+    prior = {"PROJECTS": '["partdiscovery"]', "MODEL.PART_HEAD.NAME": "PartDiscoveryHead",
+             "MODEL.PART_HEAD.ROW_PRIOR_CENTRES": "[0.2,0.7]"}
     proc = run(tmp_path, "prior", "--sizes", "8x4", **prior)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "row prior: centres [0.2, 0.7], widths [0.25, 0.25]" in proc.stdout  # as the head was built
@@ -67,33 +69,6 @@ def test_prior(tmp_path):
         assert len(matched.split("),")) == 2
     proc = run(tmp_path, "prior", "--sizes", "8x4")
     assert proc.returncode == 1 and "has no row prior" in proc.stderr
-
-
-@pytest.mark.slow
-def test_shift(tmp_path):
-    from partreid.checkpoint import ReidCheckpointer
-    from partreid.config import setup_cfg
-    from partreid.modeling import build_model
-
-    cfg = setup_cfg(CONFIG, tiny_synthvi_opts(str(tmp_path / "data"), str(tmp_path / "out")), freeze=False)
-    cfg.MODEL.NUM_CLASSES = 3
-    ReidCheckpointer(build_model(cfg), str(tmp_path)).save("random")
-    weights = str(tmp_path / "random.pth")
-
-    def table(proc):
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        rows = [row.strip("|").split("|") for row in proc.stdout.splitlines() if row.startswith(("| as given", "| shifted"))]
-        distances = proc.stdout.split("the model's ")[-1]
-        return rows, float(distances.split(";")[0]), float(distances.split("image ")[1].split(";")[0])
-
-    rows, follow, pinned = table(run(tmp_path, "shift", "--weights", weights, "--shift", "0"))
-    assert [(r[0].strip(), r[1].strip()) for r in rows] == [
-        ("as given", "the model's"), ("shifted", "the model's"), ("shifted", "pinned (the unshifted images' maps)")]
-    assert rows[0][2:] == rows[1][2:] == rows[2][2:] and follow == pinned == 0  # no shift: the same maps
-    rows, follow, pinned = table(run(tmp_path, "shift", "--weights", weights, "--shift", "16"))
-    assert pinned > 0 and follow >= 0 and rows[0][2:] != rows[2][2:]  # pinned maps miss the moved person
-    proc = run(tmp_path, "shift", "--weights", weights, "--shift", "3")
-    assert proc.returncode == 1 and "--shift 3: expected a multiple of the feature stride" in proc.stderr
 
 
 def test_background_auc_on_known_rankings():
