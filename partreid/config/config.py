@@ -154,6 +154,11 @@ def check_config(cfg) -> None:
                 node = node[part]
             if isinstance(node, bool) or not isinstance(node, int) or node < low:
                 raise ConfigError(f"{key} must be {what}, got {node!r}")
+    for entry in cfg.TEST.EXPECTED.RESULTS:
+        if not (isinstance(entry, (list, tuple)) and len(entry) == 3 and isinstance(entry[0], str)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry[1:]) and entry[2] >= 0):
+            raise ConfigError(f"TEST.EXPECTED.RESULTS entries must be [metric, mean, std >= 0], e.g. "
+                              f"[\"sysu_all_single/Rank-1\", 31.2, 2.0]; got {entry!r}")
 
 
 def get_cfg() -> CfgNode:

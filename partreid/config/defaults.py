@@ -317,6 +317,14 @@ _C.TEST.IMS_PER_BATCH = 128
 _C.TEST.EVALUATOR = ""
 # Metric that selects model_best.pth ("Rank-1", "mAP", "mINP").
 _C.TEST.BEST_METRIC = "mAP"
+# Results this config is known to reach, so that a run ending far from them says so in its
+# summary: a list of [metric, mean, std] over seeds, each metric named as in metrics.json without
+# its "eval/" prefix (e.g. "sysu_all_single/Rank-1"), and where they were measured (seeds, CPU or
+# GPU, date). A final value more than TOLERANCE_STD standard deviations from its mean is flagged.
+_C.TEST.EXPECTED = CN()
+_C.TEST.EXPECTED.RESULTS = []
+_C.TEST.EXPECTED.MEASURED_ON = ""
+_C.TEST.EXPECTED.TOLERANCE_STD = 3.0
 # Combine the features of the image and of its horizontal flip (see FLIP_FUSION).
 _C.TEST.FLIP_FEATURES = False
 # How FLIP_FEATURES combines the two views: "mean" averages them and ranks by cosine distance;

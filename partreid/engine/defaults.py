@@ -362,7 +362,9 @@ class DefaultTrainer:
             hooks.PeriodicCheckpointer(self.checkpointer, checkpoint_period, self.max_iter, cfg.SOLVER.MAX_TO_KEEP),
             eval_hook,
             best_hook,
-            hooks.RunSummary(eval_hook, best_hook, images_per_iter, cfg.OUTPUT_DIR),
+            hooks.RunSummary(eval_hook, best_hook, images_per_iter, cfg.OUTPUT_DIR, flatten=flatten_results,
+                             expected=cfg.TEST.EXPECTED.RESULTS, measured_on=cfg.TEST.EXPECTED.MEASURED_ON,
+                             tolerance_std=cfg.TEST.EXPECTED.TOLERANCE_STD),
         ]
 
     @property

@@ -380,13 +380,46 @@ class RunSummary(HookBase):
     """Logs one table when training stops: final metrics of the primary group, the best
     TEST.BEST_METRIC and its iteration, wall time, training throughput and the files the run
     left in OUTPUT_DIR, so the end of log.txt answers "how did it go" at a glance; then the
-    part-discovery table of the last evaluation, when it has one."""
+    part-discovery table of the last evaluation, when it has one.
 
-    def __init__(self, eval_hook: EvalHook, best: BestCheckpointer, images_per_iter: int, output_dir: str):
+    `expected` ([metric, mean, std] entries, TEST.EXPECTED.RESULTS) are the results the config
+    is known to reach, measured as `measured_on` says: a finished run whose final value lies
+    more than `tolerance_std` standard deviations away is flagged in the summary and warned
+    about, since single runs differ across seeds and CPUs but not by that much."""
+
+    def __init__(self, eval_hook: EvalHook, best: BestCheckpointer, images_per_iter: int, output_dir: str,
+                 flatten=None, expected=(), measured_on: str = "", tolerance_std: float = 3.0):
         self.eval_hook = eval_hook
         self.best = best
         self.images_per_iter = images_per_iter
         self.output_dir = output_dir
+        self._flatten = flatten
+        self.expected = [tuple(entry) for entry in expected]
+        self.measured_on = measured_on
+        self.tolerance_std = tolerance_std
+
+    def compare_with_expected(self, results) -> list:
+        """(summary rows, warnings) comparing the final results with `expected`."""
+        if not self.expected or not results or self._flatten is None:
+            return [], []
+        flat = self._flatten(results)
+        rows, warnings = [], []
+        where = f" ({self.measured_on})" if self.measured_on else ""
+        for metric, mean, std in self.expected:
+            if metric not in flat or isinstance(flat[metric], str):
+                warnings.append(f"TEST.EXPECTED.RESULTS names {metric!r}, which the evaluation does not report; "
+                                f"it reports {', '.join(k for k, v in flat.items() if not isinstance(v, str))}")
+                continue
+            value = flat[metric]
+            distance = abs(value - mean) / std if std > 0 else (0.0 if value == mean else float("inf"))
+            verdict = "within" if distance <= self.tolerance_std else f"OUTSIDE ({distance:.1f} std away)"
+            rows.append((f"expected {metric}", f"{mean:.2f} ± {std:.2f}{where}: {value:.2f} is {verdict}"))
+            if distance > self.tolerance_std:
+                warnings.append(
+                    f"Final {metric} {value:.2f} is {distance:.1f} standard deviations from the expected {mean:.2f} "
+                    f"± {std:.2f}{where}. Single runs differ across seeds and CPUs, but not this much: check the "
+                    "config, the data and the install.")
+        return rows, warnings
 
     def before_train(self):
         self._start = time.perf_counter()
@@ -413,10 +446,14 @@ class RunSummary(HookBase):
             rows.append((f"final {group}", f"{shown} (iteration {self.eval_hook.last_iter})"))
         if self.best.best_value is not None:
             rows.append((f"best {self.best.metric}", f"{self.best.best_value:.2f} at iteration {self.best.best_iter}"))
+        expected_rows, warnings = self.compare_with_expected(results) if finished else ([], [])
+        rows += expected_rows
         if os.path.isdir(self.output_dir):
             files = sorted(f for f in os.listdir(self.output_dir) if not f.startswith("."))
             rows.append(("output files", f"{self.output_dir}: {', '.join(files)}"))
         logger.info("Run summary:\n" + tabulate(rows, tablefmt="simple"))
+        for warning in warnings:
+            logger.warning(warning)
         if results and PART_DISCOVERY_GROUP in results:
             logger.info(f"Part discovery at iteration {self.eval_hook.last_iter}:\n"
                         + format_part_discovery_table(results[PART_DISCOVERY_GROUP]))
