@@ -17,7 +17,7 @@ _C = CN()
 _C.VERSION = 3
 
 # Python modules imported before the rest of the config is merged, so that a method
-# project can register its components and add its keys (e.g. ["partmix"]). A module may
+# project can register its components and add its keys (e.g. ["my_project"]). A module may
 # define `add_config(cfg)`; the core never imports a project by itself.
 _C.PROJECTS = []
 
@@ -196,7 +196,7 @@ _C.MODEL.LOSSES.TRIPLET = CN()
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3
 
-# Regularisers that mix samples during training (MixUp, CutMix, PartMix, ...).
+# Regularisers that mix samples during training (MixUp, CutMix, part-level mixing, ...).
 _C.MODEL.MIXER = CN()
 # Registered MIXER name; "NoMix" trains the plain baseline.
 _C.MODEL.MIXER.NAME = "NoMix"
