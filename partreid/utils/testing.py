@@ -136,13 +136,13 @@ def toy_training_batch(epoch: int, iteration=None) -> dict:
 
 
 def fake_finished_comparison_run(run_dir, config, seed, opts, results):
-    """A folder as partreid.engine.comparison.ensure_run leaves a finished (arm, seed) run, without
+    """A folder as partreid.lab.runs.ensure_run leaves a finished (arm, seed) run, without
     training it: its record (with a training-set accuracy), a config.yaml, metrics.json with one
     training row and the final evaluation `results` ({"group/metric": value}), and an empty
     model_final.pth. For tests of reports over many runs."""
     import json
 
-    from ..engine.comparison import RUN_RECORD, _config_id
+    from ..lab.runs import RUN_RECORD, _config_id
 
     os.makedirs(run_dir)
     record = {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 2.0,
