@@ -95,8 +95,8 @@ def summarise_run(run_dir: str, group: Optional[str], metrics: Sequence[str]) ->
     part-discovery groups, eval/part*); "fit" ({FIT_COLUMNS key: accuracy %}: on the whole
     unaugmented training set, from comparison.json, and the mean logged train/id_acc of the
     augmented batches of the epoch before the mixer starts and of the last epoch);
-    "diagnostics" (mean of every other namespaced scalar, e.g. partmix/*, from the mixer's start
-    on); "losses" ({iteration: total_loss} before the mixer starts, for the pairing check) and
+    "diagnostics" (mean of every other namespaced scalar, e.g. a mixer's own mymix/*, from the
+    mixer's start on); "losses" ({iteration: total_loss} before the mixer starts, for the pairing check) and
     "shared_warmup" (whether those came from the reference run: `start_from_reference_warmup`)."""
     rows = metrics_by_iteration(os.path.join(run_dir, "metrics.json"))
     evaluation = final_evaluation(rows)
