@@ -32,7 +32,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="SEED values; every arm runs each")
     p.add_argument("--output-dir", default="output/compare_mixers")
     p.add_argument("--group", default=None,
-                   help="result group to report (default: the first, alphabetically, that has the first metric)")
+                   help="result group to report (default: the first, in natural order (1shot before 10shot), that has the first metric)")
     p.add_argument("--metrics", nargs="+", default=["Rank-1", "mAP"], help="metrics of the group to report")
     p.add_argument("--confidence", type=float, default=0.95, help="level of the paired t-intervals")
     p.add_argument("--share-warmup", action="store_true",

@@ -34,7 +34,7 @@ def run_comparison(configs: Sequence[str], seeds: Sequence[int], output_dir: str
     """Train every (config, seed) pair that is not finished, seed by seed (the reference arm
     first), then summarise and write the report into `output_dir`. `reference` names the arm
     the others are compared with (default: the first config); `group` the result group to report
-    (default: the first, alphabetically, that has metrics[0]); `share_warmup` starts the other
+    (default: the first, in natural order (1shot before 10shot), that has metrics[0]); `share_warmup` starts the other
     arms from the reference's checkpoint at the mixer's start (module docstring), once
     partreid.lab.warmup has found, over `warmup_check_iters` probed steps, that they do what
     the reference does until then. `report_only`

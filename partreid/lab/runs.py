@@ -10,6 +10,7 @@ other settings in the same folder is an error, so one output folder never mixes 
 import json
 import logging
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -102,7 +103,7 @@ def summarise_run(run_dir: str, group: Optional[str], metrics: Sequence[str]) ->
     evaluation = final_evaluation(rows)
     if evaluation is None:
         raise RuntimeError(f"{run_dir}/metrics.json holds no final evaluation")
-    groups = sorted({key.split("/", 1)[0] for key in evaluation})
+    groups = sorted({key.split("/", 1)[0] for key in evaluation}, key=natural_order)
     if group is None:
         group = next((g for g in groups if f"{g}/{metrics[0]}" in evaluation), None)
     if group not in groups:
@@ -130,6 +131,12 @@ def summarise_run(run_dir: str, group: Optional[str], metrics: Sequence[str]) ->
         names = {k for row in rows.values() for k in row if "/" in k and not k.startswith(NOT_DIAGNOSTICS)}
         summary["diagnostics"] = {k: mean_between(rows, k, start, end) for k in sorted(names)}
     return summary
+
+
+def natural_order(name: str) -> list:
+    """Sort key that compares the numbers inside names as numbers: all_search_1shot before
+    all_search_10shot."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
 
 
 def _is_part_summary(key: str) -> bool:

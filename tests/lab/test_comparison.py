@@ -143,6 +143,12 @@ def test_other_settings_in_a_used_folder_are_refused(tmp_path):
         comparison.run_comparison([config], [0], str(tmp_path / "cmp"), ["OUTPUT_DIR", "x"])
 
 
+def test_result_groups_are_ordered_with_their_numbers_as_numbers():
+    groups = ["part_discovery", "all_search_10shot", "indoor_search_1shot", "all_search_1shot"]
+    assert sorted(groups, key=runs.natural_order) == ["all_search_1shot", "all_search_10shot", "indoor_search_1shot",
+                                                      "part_discovery"]
+
+
 def _two_arms(tmp_path, second="MODEL:\n  MIXER:\n    NAME: MixUp\n"):
     base = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
     configs = []
