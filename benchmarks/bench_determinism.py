@@ -2,9 +2,10 @@
 """What DETERMINISTIC costs: training-step time of a config's model (ResNet-18, 128x64, batch 32
 on the CPU by default) with the key off and on, measured side by side in one process (alternating
 rounds, so that load on a shared machine hits both arms alike). Writes BENCHMARKS.md's
-"Determinism" section. For the demo model (PartMix):
+"Determinism" section. For the SynthVI baseline (a project's config works the same way, with the
+project installed):
 
-    python benchmarks/bench_determinism.py --config projects/PartMix/configs/synthvi_partmix.yaml   # CPU
+    python benchmarks/bench_determinism.py --config configs/synthvi_baseline.yaml   # CPU
     # GPU: the same with --depth 50 --size 384 128 --batch 128 --iters 20
 """
 import os

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Training and inference throughput of a method's model (--config) against a baseline
 (--baseline-config); writes BENCHMARKS.md's "Training" and "Inference" sections in place (other
-sections are kept). Any project's configs work; PartMix's, with its goal of a step at most 1.15x
-the baseline's:
+sections are kept). Any config works, a project's too (with the project installed); a method
+with a speed goal gives it as --goal-ratio, e.g. a step at most 1.15x the baseline's:
 
     # CPU (reduced size: ResNet-18, 128x64, batch 32)
-    python benchmarks/bench_train.py --config projects/PartMix/configs/synthvi_partmix.yaml \
-        --baseline-config projects/PartMix/configs/synthvi_baseline.yaml --goal-ratio 1.15
+    python benchmarks/bench_train.py --config METHOD.yaml \
+        --baseline-config configs/synthvi_baseline.yaml --goal-ratio 1.15
     # GPU (paper size): the same with --depth 50 --size 384 128 --batch 128 --iters 30
 
 Measured, each after --warmup untimed iterations, median step time over --iters:

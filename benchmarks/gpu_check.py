@@ -2,7 +2,7 @@
 """The one prepared GPU check: what a lent GPU must show, in the few minutes it is lent for.
 
     # on the GPU machine, from the repository root (no install needed):
-    benchmarks/gpu_check.sh --method-config projects/PartMix/configs/sysu_partmix.yaml --out OUT
+    benchmarks/gpu_check.sh --method-config METHOD.yaml --out OUT   # a project's config: install the project first
     # the CPU mode (what tests/benchmarks/test_gpu_check.py runs), reduced sizes:
     python benchmarks/gpu_check.py --device cpu --quick --method-config CFG --out OUT
 

@@ -8,10 +8,12 @@ partmix/*), and every arm's paired difference to the reference arm with a t-inte
     python tools/compare_mixers.py --configs a.yaml b.yaml --seeds 0 1 SOLVER.MAX_EPOCHS 4   # overrides
     python tools/compare_mixers.py --configs a.yaml b.yaml --output-dir output/cmp --report-only  # so far
 
-Each run is tools/train_net.py --resume in its own process and folder (OUTPUT_DIR/<arm>/seed<k>):
+Each run is `python -m partreid.engine.train_net --resume` in its own process and folder (OUTPUT_DIR/<arm>/seed<k>):
 an interrupted comparison continues where it stopped, and finished runs are only read back.
---share-warmup trains the iterations before the mixer's start once per seed, in the reference arm.
-Writes OUTPUT_DIR/compare.md, compare.json and runs.csv (see partreid/engine/comparison.py).
+--share-warmup trains the iterations before the mixer's start once per seed, in the reference arm; it
+is refused for an arm that does anything else than the reference before its mixer starts (its
+probed losses over the first --warmup-check-iters steps, its learning rates or its mixer's start differ).
+Writes OUTPUT_DIR/compare.md, compare.json and runs.csv (see partreid/lab/).
 The PartMix project's default arms and regime: projects/PartMix/tools/compare_synthvi.py.
 """
 import argparse
@@ -19,7 +21,7 @@ import logging
 import shlex
 import sys
 
-from partreid.engine.comparison import run_comparison
+from partreid.lab import run_comparison
 from partreid.utils.cli import run_tool
 
 
@@ -30,12 +32,14 @@ def parse_args(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="SEED values; every arm runs each")
     p.add_argument("--output-dir", default="output/compare_mixers")
     p.add_argument("--group", default=None,
-                   help="result group to report (default: the first, alphabetically, that has the first metric)")
+                   help="result group to report (default: the first, in natural order (1shot before 10shot), that has the first metric)")
     p.add_argument("--metrics", nargs="+", default=["Rank-1", "mAP"], help="metrics of the group to report")
     p.add_argument("--confidence", type=float, default=0.95, help="level of the paired t-intervals")
     p.add_argument("--share-warmup", action="store_true",
                    help="start the other arms from the reference's checkpoint at the mixer's start instead of "
-                        "repeating the iterations before it (only when the arms differ in mixer keys alone)")
+                        "repeating the iterations before it (only for arms that do what the reference does until then)")
+    p.add_argument("--warmup-check-iters", type=int, default=5,
+                   help="with --share-warmup: training steps each arm and the reference are probed for (equal losses)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report the seeds finished in every arm so far (e.g. while the comparison "
                         "runs in the background), naming the seeds left out")
@@ -50,7 +54,8 @@ def main(argv=None):
     command = " ".join(shlex.quote(a) for a in ["python", "tools/compare_mixers.py", *argv])
     return run_comparison(args.configs, args.seeds, args.output_dir, args.opts, reference=args.reference,
                           group=args.group, metrics=args.metrics, confidence=args.confidence, command=command,
-                          share_warmup=args.share_warmup, report_only=args.report_only)
+                          share_warmup=args.share_warmup, report_only=args.report_only,
+                          warmup_check_iters=args.warmup_check_iters)
 
 
 if __name__ == "__main__":

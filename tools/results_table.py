@@ -57,7 +57,7 @@ PUBLISHED = [
     {
         "method": "MPANet",
         "source": "Wu et al., Discover Cross-Modality Nuances for Visible-Infrared Person Re-Identification, "
-                  "CVPR 2021: all-search and indoor-search single-shot R1 and mAP as quoted in docs/METHOD.md "
+                  "CVPR 2021: all-search and indoor-search single-shot R1 and mAP as quoted in projects/PartMix/docs/METHOD.md "
                   "(the paper's table number is not verified here)",
         "results": {"SYSU-MM01": {"all_search_1shot": {"Rank-1": 70.58, "mAP": 68.24},
                                   "indoor_search_1shot": {"Rank-1": 76.74, "mAP": 80.95}}},

@@ -44,7 +44,7 @@ class ArgumentError(UserError, ValueError):
     and reads as the argument's name, or as its config key once `configurable` has renamed it::
 
         ArgumentError("{pooling}={value!r}: expected one of {choices}", value="max", choices=POOLINGS)
-        ArgumentError("{inter} and {intra} are both False: PartMix would have no donor")
+        ArgumentError("{inter} and {intra} are both False: the mixer would have no donor")
     """
 
     def __init__(self, template: str, **values):
@@ -74,7 +74,7 @@ class ConfigArguments(dict):
     another ConfigArguments, so a subclass can extend its parent's::
 
         arguments = super().from_config(cfg)
-        arguments.update(config_arguments(cfg, {"period": "PARTMIX.DIAGNOSTICS_PERIOD"}))
+        arguments.update(config_arguments(cfg, {"period": "MYPROJECT.DIAGNOSTICS_PERIOD"}))
     """
 
     def __init__(self, values=(), config_keys: Optional[Mapping[str, str]] = None):

@@ -17,7 +17,7 @@ _C = CN()
 _C.VERSION = 3
 
 # Python modules imported before the rest of the config is merged, so that a method
-# project can register its components and add its keys (e.g. ["partmix"]). A module may
+# project can register its components and add its keys (e.g. ["my_project"]). A module may
 # define `add_config(cfg)`; the core never imports a project by itself.
 _C.PROJECTS = []
 
@@ -154,7 +154,7 @@ _C.MODEL.LOSSES.TRIPLET = CN()
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3
 
-# Regularisers that mix samples during training (MixUp, CutMix, PartMix, ...).
+# Regularisers that mix samples during training (MixUp, CutMix, part-level mixing, ...).
 _C.MODEL.MIXER = CN()
 # Registered MIXER name; "NoMix" trains the plain baseline.
 _C.MODEL.MIXER.NAME = "NoMix"
@@ -366,14 +366,15 @@ _C.TEST.RERANK.ENABLED = False
 _C.TEST.RERANK.K1 = 20
 _C.TEST.RERANK.K2 = 6
 _C.TEST.RERANK.LAMBDA = 0.3
-# Part discovery: where the test set has ground-truth part masks (SynthVI), every evaluation
-# also scores the learned part maps against them (the "part_discovery" group: alive maps,
-# matched part and purity per map, coverage, overlap; see partreid/evaluation/part_discovery.py).
 # Precise BN (fvcore's update_bn_stats): before every evaluation, re-estimate the BatchNorm
 # running statistics as true averages over NUM_ITER training batches. Off in MPANet's recipe.
 _C.TEST.PRECISE_BN = CN()
 _C.TEST.PRECISE_BN.ENABLED = False
 _C.TEST.PRECISE_BN.NUM_ITER = 50
+# Part discovery: where the test set has ground-truth part masks (SynthVI), every evaluation
+# also scores the learned part maps against them (PartDiscoveryEvaluator, run beside the
+# protocol's evaluator; the "part_discovery" group: alive maps, matched part and purity per map,
+# coverage, overlap; see partreid/evaluation/part_discovery.py).
 _C.TEST.PART_DISCOVERY = CN()
 # False skips it, and the extra forward pass over the test images it costs.
 _C.TEST.PART_DISCOVERY.ENABLED = True

@@ -22,7 +22,7 @@ from ..checkpoint import ReidCheckpointer, atomic_write_bytes, load_checkpoint_f
 from ..checkpoint.checkpointer import fsync_directory, remove_stale_temporaries
 from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, epoch_lengths
-from ..evaluation import build_evaluator, evaluate_part_discovery, flatten_results, inference_on_dataset
+from ..evaluation import build_evaluator, flatten_results, inference_on_dataset
 from .. import modeling  # noqa: F401  (registers the built-in components)
 from ..modeling.meta_arch.build import build_model, resolve_device
 from ..solver import EpochSchedule, build_lr_scheduler, build_optimizer
@@ -80,7 +80,7 @@ def default_argument_parser(description="partreid training") -> argparse.Argumen
     parser = _FlagsAnywhereParser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Examples:\n  tools/train_net.py --config-file projects/PartMix/configs/synthvi_partmix.yaml\n"
+        epilog="Examples:\n  tools/train_net.py --config-file configs/synthvi_baseline.yaml\n"
         "  tools/train_net.py --config-file CFG --resume              # continue where the run stopped\n"
         "  tools/train_net.py --eval-only MODEL.WEIGHTS output/model_final.pth   # with output/config.yaml\n"
         "  tools/train_net.py --config-file CFG SOLVER.BASE_LR 1e-4 OUTPUT_DIR output/lr1e-4\n"
@@ -488,15 +488,12 @@ class DefaultTrainer:
 
     @classmethod
     def test(cls, cfg, model, dataset=None):
-        """Evaluate `model` on DATASETS.TEST (or `dataset`) with the protocol's evaluator, then
-        score its part maps where the dataset knows its body parts."""
+        """Evaluate `model` on DATASETS.TEST (or `dataset`) with `build_evaluator`'s evaluator (the
+        protocol's, with part discovery beside it where the dataset knows its body parts)."""
         dataset = dataset or build_dataset(cfg, cfg.DATASETS.TEST)
         loader = cls.build_test_loader(cfg, dataset)
         evaluator = cls.build_evaluator(cfg, dataset)
-        results = inference_on_dataset(model, loader, evaluator)
-        if comm.is_main_process() and results:
-            results.update(evaluate_part_discovery(cfg, model, dataset))  # after the protocol's groups
-        return results
+        return inference_on_dataset(model, loader, evaluator)
 
 
 def _unused_name(path: str) -> str:

@@ -173,6 +173,43 @@ class DatasetEvaluator(abc.ABC):
         return cosine_distance(query_features, gallery_features)
 
 
+class DatasetEvaluators:
+    """Several evaluators run as one over the same inference pass: each gets every batch, and
+    their result groups are merged in order (the first evaluator's groups first, so that the
+    protocol's first group stays the one TEST.BEST_METRIC reads). The features are computed, and
+    flipped, as the first evaluator asks (`flip_features`, `flip_fusion`)."""
+
+    def __init__(self, evaluators: Sequence):
+        if not evaluators:
+            raise ValueError("DatasetEvaluators needs at least one evaluator")
+        self.evaluators = list(evaluators)
+        self.flip_features = getattr(self.evaluators[0], "flip_features", False)
+        self.flip_fusion = getattr(self.evaluators[0], "flip_fusion", "mean")
+
+    def attach(self, model) -> None:
+        for evaluator in self.evaluators:
+            if hasattr(evaluator, "attach"):
+                evaluator.attach(model)
+
+    def reset(self) -> None:
+        for evaluator in self.evaluators:
+            evaluator.reset()
+
+    def process(self, batch: dict, features: torch.Tensor) -> None:
+        for evaluator in self.evaluators:
+            evaluator.process(batch, features)
+
+    def evaluate(self) -> "OrderedDict[str, Dict[str, float]]":
+        results: "OrderedDict[str, Dict[str, float]]" = OrderedDict()
+        for evaluator in self.evaluators:
+            for group, metrics in evaluator.evaluate().items():
+                if group in results:
+                    raise ValueError(f"{type(evaluator).__name__} returns the result group {group!r}, which an "
+                                     "earlier evaluator already returned")
+                results[group] = metrics
+        return results
+
+
 def identities_in_one_modality(items) -> List[int]:
     """Test identities with images of one modality only, sorted ([] for a test set that holds
     one modality in all, as single-modality ReID's)."""
@@ -228,13 +265,17 @@ def inference_on_dataset(model, data_loader, evaluator, flip_features: Optional[
 
     With `flip_features` (default: the evaluator's TEST.FLIP_FEATURES), the image's and its
     horizontal flip's features are fused as the evaluator's TEST.FLIP_FUSION says
-    (`fuse_flipped`). The model's training mode is restored afterwards, even on error.
-    Progress with ETA is logged every few seconds.
+    (`fuse_flipped`). An evaluator that measures the model itself rather than its features
+    (PartDiscoveryEvaluator) is handed the model first, through its `attach(model)`. The
+    model's training mode is restored afterwards, even on error. Progress with ETA is logged
+    every few seconds.
     """
     if flip_features is None:
         flip_features = getattr(evaluator, "flip_features", False)
     flip_fusion = getattr(evaluator, "flip_fusion", "mean")
     total = len(data_loader) if hasattr(data_loader, "__len__") else None
+    if hasattr(evaluator, "attach"):
+        evaluator.attach(model)
     evaluator.reset()
     was_training = model.training
     model.eval()

@@ -2,8 +2,9 @@
 
 A part-based model is only part-based if its M maps are alive, lie on distinct body parts and
 lie there more than a map spread over the whole image would. Where the test set knows its body
-parts (SynthVI draws every person from a label map), `evaluate_part_discovery` scores the maps
-at every evaluation; `part_discovery_metrics` is the pure computation behind it.
+parts (SynthVI draws every person from a label map), `PartDiscoveryEvaluator` scores the maps
+at every evaluation, beside the protocol's evaluator; `part_discovery_metrics` is the pure
+computation behind it.
 
 Definitions (A_im: map m of image i at feature resolution, activations >= 0; F_ip: the
 fraction of each feature cell covered by ground-truth part p, from area-pooling the one-hot
@@ -39,7 +40,10 @@ import torch.nn.functional as F
 from tabulate import tabulate
 from torch.utils.data import DataLoader
 
+from ..config.configurable import config_arguments, configurable
 from ..data.common import ReidImageDataset, collate_batch
+from ..utils import comm
+from .build import EVALUATOR_REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -198,36 +202,116 @@ def format_part_discovery_table(metrics: Dict[str, float]) -> str:
             f"overlap between maps (soft IoU) {metrics['overlap']:.2f}")
 
 
+def has_part_masks(dataset) -> bool:
+    """Whether `dataset` knows the body parts of its test images (`part_names` and
+    `part_mask(item)`, as SynthVI)."""
+    return bool(tuple(getattr(dataset, "part_names", ())))
+
+
+@EVALUATOR_REGISTRY.register()
+class PartDiscoveryEvaluator:
+    """Scores a model's part maps against the test set's ground-truth part masks (the module
+    docstring's metrics), as the result group PART_DISCOVERY_GROUP.
+
+    It measures the model rather than its features: `inference_on_dataset` hands it the model
+    (`attach`), and `process` asks the model for the part maps of each batch's images
+    (`model.extract(images)["part_maps"]`, unflipped), one extra forward pass per batch.
+    `build_evaluator` puts it beside the protocol's evaluator when TEST.PART_DISCOVERY.ENABLED
+    is on and the test set has part masks. A model without `extract`, or whose part head gives
+    no maps, is skipped with one log line and no results."""
+
+    @configurable
+    def __init__(self, dataset, *, alive_threshold: float = 0.01, alive_min_fraction: float = 0.5):
+        """
+        Args:
+            dataset: the test set's dataset, with `part_names` (background first) and `part_mask(item)`.
+            alive_threshold, alive_min_fraction: when a map counts as alive (module docstring).
+        """
+        if not has_part_masks(dataset):
+            raise ValueError(f"PartDiscoveryEvaluator needs a test set with ground-truth part masks (part_names "
+                             f"and part_mask(item), as SynthVI's); {type(dataset).__name__} has none")
+        self.dataset = dataset
+        self.part_names = tuple(dataset.part_names)
+        self.alive_threshold = alive_threshold
+        self.alive_min_fraction = alive_min_fraction
+        self.model = None
+        self.reset()
+
+    @classmethod
+    def from_config(cls, cfg, dataset):
+        keys = {"alive_threshold": "TEST.PART_DISCOVERY.ALIVE_THRESHOLD",
+                "alive_min_fraction": "TEST.PART_DISCOVERY.ALIVE_MIN_FRACTION"}
+        return config_arguments(cfg, keys, dataset=dataset)
+
+    def attach(self, model) -> None:
+        """The model whose part maps `process` reads."""
+        self.model = model
+
+    def reset(self) -> None:
+        self._indices: List[torch.Tensor] = []
+        self._maps: List[torch.Tensor] = []
+        self._skipped = ""
+        self._start = time.perf_counter()
+
+    def process(self, batch: dict, features=None) -> None:
+        if self._skipped or not self._can_extract():
+            return
+        maps = self.model.extract(batch["images"]).get("part_maps")
+        if maps is None:
+            self._skipped = f"{type(self.model).__name__}'s part head returns no part maps"
+            return
+        self._indices.append(torch.as_tensor(batch["indices"]).reshape(-1).cpu())
+        self._maps.append(maps.detach().float().cpu())
+
+    def _can_extract(self) -> bool:
+        return callable(getattr(self.model, "extract", None))
+
+    def evaluate(self) -> "OrderedDict[str, Dict[str, float]]":
+        gathered = comm.all_gather((self._skipped, self._indices, self._maps))
+        if not comm.is_main_process():
+            return OrderedDict()
+        skipped = next((reason for reason, _, _ in gathered if reason), "")
+        if not self._can_extract():
+            skipped = f"{type(self.model).__name__} has no extract(images) method"
+        if skipped:
+            logger.info("Part discovery skipped: %s", skipped)
+            return OrderedDict()
+        if not any(rank_indices for _, rank_indices, _ in gathered):
+            raise RuntimeError("PartDiscoveryEvaluator.evaluate() called before any process()")
+        indices = torch.cat([i for _, rank_indices, _ in gathered for i in rank_indices])
+        maps = torch.cat([m for _, _, rank_maps in gathered for m in rank_maps])
+        num_test = len(self.dataset.test)
+        # distributed samplers may pad with repeated items; a repeat only rewrites a row
+        assembled = torch.zeros(num_test, *maps.shape[1:])
+        seen = torch.zeros(num_test, dtype=torch.bool)
+        assembled[indices], seen[indices] = maps, True
+        if not seen.all():
+            raise RuntimeError(f"PartDiscoveryEvaluator: {int((~seen).sum())} of {num_test} test items got no part "
+                               "maps; the test loader must cover the whole dataset.test")
+        masks = ground_truth_part_masks(self.dataset)
+        metrics = part_discovery_metrics(assembled, masks, self.part_names, self.alive_threshold,
+                                         self.alive_min_fraction)
+        logger.info("Part discovery on %d test images, maps of %dx%d cells (%.1f s):\n%s", len(masks),
+                    *assembled.shape[2:], time.perf_counter() - self._start, format_part_discovery_table(metrics))
+        return OrderedDict([(PART_DISCOVERY_GROUP, metrics)])
+
+
 def evaluate_part_discovery(cfg, model, dataset) -> "OrderedDict[str, Dict[str, float]]":
-    """{PART_DISCOVERY_GROUP: metrics} of `model`'s part maps on every test image of `dataset`,
-    logged as a table; {} (with one log line saying why) when TEST.PART_DISCOVERY.ENABLED is off,
-    the dataset has no ground-truth part masks (`part_names` / `part_mask(item)`, as SynthVI),
-    or the model has no `extract(images)` returning "part_maps". One extra forward pass over the
-    test images, without flipping."""
-    settings = cfg.TEST.PART_DISCOVERY
-    if not settings.ENABLED:
+    """{PART_DISCOVERY_GROUP: metrics} of `model`'s part maps on every test image of `dataset`
+    (PartDiscoveryEvaluator on its own pass over the test images, for tools that want the part
+    maps scored without the ReID protocol); {} (with one log line saying why) when
+    TEST.PART_DISCOVERY.ENABLED is off, the dataset has no ground-truth part masks, or the model
+    gives no part maps."""
+    if not cfg.TEST.PART_DISCOVERY.ENABLED:
         return OrderedDict()
-    part_names = tuple(getattr(dataset, "part_names", ()))
-    if not part_names:
+    if not has_part_masks(dataset):
         logger.info("Part discovery skipped: %s has no ground-truth part masks", type(dataset).__name__)
         return OrderedDict()
-    if not callable(getattr(model, "extract", None)):
-        logger.info("Part discovery skipped: %s has no extract(images) method", type(model).__name__)
-        return OrderedDict()
-    start = time.perf_counter()
+    evaluator = PartDiscoveryEvaluator(cfg, dataset)
+    evaluator.attach(model)
     images = ReidImageDataset(dataset.test, cfg.INPUT.SIZE_TEST, decoder=cfg.INPUT.DECODER,
                               resize_backend=cfg.INPUT.RESIZE_BACKEND)
-    maps = []
-    for batch in DataLoader(images, batch_size=int(cfg.TEST.IMS_PER_BATCH), collate_fn=collate_batch):
-        batch_maps = model.extract(batch["images"]).get("part_maps")
-        if batch_maps is None:
-            logger.info("Part discovery skipped: MODEL.PART_HEAD.NAME=%s returns no part maps",
-                        cfg.MODEL.PART_HEAD.NAME)
-            return OrderedDict()
-        maps.append(batch_maps.float().cpu())
-    masks = ground_truth_part_masks(dataset)
-    metrics = part_discovery_metrics(torch.cat(maps), masks, part_names, settings.ALIVE_THRESHOLD,
-                                     settings.ALIVE_MIN_FRACTION)
-    logger.info("Part discovery on %d test images, maps of %dx%d cells (%.1f s):\n%s", len(masks),
-                *maps[0].shape[2:], time.perf_counter() - start, format_part_discovery_table(metrics))
-    return OrderedDict([(PART_DISCOVERY_GROUP, metrics)])
+    with torch.no_grad():
+        for batch in DataLoader(images, batch_size=int(cfg.TEST.IMS_PER_BATCH), collate_fn=collate_batch):
+            evaluator.process(batch)
+    return evaluator.evaluate()

@@ -1,5 +1,7 @@
-"""Helpers for tests (and users' own tests): tiny end-to-end runs of tools/train_net.py, and
-the graph breaks torch.compile would make in a training step."""
+"""Helpers for tests (and users' own tests): tiny end-to-end runs of tools/train_net.py, the
+graph breaks torch.compile would make in a training step, and bit-for-bit comparisons of two
+components (built from a config and from keyword arguments)."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -131,13 +133,13 @@ def toy_training_batch(epoch: int, iteration=None) -> dict:
 
 
 def fake_finished_comparison_run(run_dir, config, seed, opts, results):
-    """A folder as partreid.engine.comparison.ensure_run leaves a finished (arm, seed) run, without
+    """A folder as partreid.lab.runs.ensure_run leaves a finished (arm, seed) run, without
     training it: its record (with a training-set accuracy), a config.yaml, metrics.json with one
     training row and the final evaluation `results` ({"group/metric": value}), and an empty
     model_final.pth. For tests of reports over many runs."""
     import json
 
-    from ..engine.comparison import RUN_RECORD, _config_id
+    from ..lab.runs import RUN_RECORD, _config_id
 
     os.makedirs(run_dir)
     record = {"config": _config_id(config), "seed": seed, "opts": list(opts), "wall_s": 2.0,
@@ -213,3 +215,43 @@ def compiled_training_graphs(cfg, iterations: int = 6) -> tuple:
             if storage.has("train/id_acc"):
                 accuracies.append(storage.latest()["train/id_acc"])
     return counters["stats"]["unique_graphs"], accuracies
+
+
+def assert_same(a, b, where="value"):
+    """Equal tensors (bit for bit), numbers, strings, containers and dataclasses; other objects
+    (modules, generators) of the same type, compared elsewhere."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a.detach(), b.detach()), where
+    elif isinstance(a, dict):
+        assert list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        for key in a:
+            assert_same(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif dataclasses.is_dataclass(a):
+        assert_same(vars(a), vars(b), where)
+    elif a is None or isinstance(a, (bool, int, float, str)):
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def assert_same_attributes(a, b):
+    """The same public attributes (assert_same on each)."""
+    assert_same({k: v for k, v in vars(a).items() if not k.startswith("_")},
+                {k: v for k, v in vars(b).items() if not k.startswith("_")}, type(a).__name__)
+
+
+def assert_same_module(a, b):
+    """Same parameters and buffers, bit for bit, and the same plain attributes."""
+    sa, sb = a.state_dict(), b.state_dict()
+    assert [(k, v.shape) for k, v in sa.items()] == [(k, v.shape) for k, v in sb.items()]
+    assert_same(sa, sb, f"{type(a).__name__}.state_dict()")
+    assert_same_attributes(a, b)
+
+
+def seeded(build):
+    """build() right after torch.manual_seed(0): two builds draw the same initial weights."""
+    torch.manual_seed(0)
+    return build()

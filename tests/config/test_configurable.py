@@ -1,7 +1,6 @@
-"""`configurable` / `from_config`: every registered component of the core and of PartMix, built
+"""`configurable` / `from_config`: every registered component of the core, built
 from a config and from keyword arguments, is the same (same weights from the same seed, same
 outputs); the keyword defaults are the config's defaults; misuse of either style is explained."""
-import dataclasses
 import inspect
 import os
 
@@ -9,14 +8,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-import partmix
 from partreid.config import ArgumentError, config_arguments, configurable, get_cfg
+from partreid.utils.errors import ConfigKeyError
 from partreid.data import DATASET_REGISTRY, INFRARED, SAMPLER_REGISTRY, VISIBLE, ReidDataset, ReidItem
 from partreid.data.datasets import LLCM, SYSUMM01, RegDB, SynthVI, SynthVIVal
 from partreid.data.samplers import CrossModalityPassSampler, CrossModalitySampler, IdentitySampler
 from partreid.evaluation import (
     EVALUATOR_REGISTRY,
     LLCMEvaluator,
+    PartDiscoveryEvaluator,
     RegDBEvaluator,
     ReidEvaluator,
     SYSUEvaluator,
@@ -34,11 +34,14 @@ from partreid.modeling.losses import (
 from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
 from partreid.modeling.mixers import MIXER_REGISTRY, CutMix, ManifoldMixUp, MixUp, NoMix
 from partreid.modeling.part_heads import PART_HEAD_REGISTRY, PartDetector, Stripes
-from partreid.utils.testing import tiny_model_cfg, toy_training_batch
-
-from partmix.losses import PartMixAuxIDLoss, PartMixContrastiveLoss
-from partmix.meta_arch import PartMixBaseline
-from partmix.mixer import PartMix
+from partreid.utils.testing import (
+    assert_same,
+    assert_same_attributes,
+    assert_same_module,
+    seeded,
+    tiny_model_cfg,
+    toy_training_batch,
+)
 
 TREES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 REGISTRIES = [BACKBONE_REGISTRY, PART_HEAD_REGISTRY, META_ARCH_REGISTRY, LOSS_REGISTRY, MIXER_REGISTRY,
@@ -60,20 +63,15 @@ LOSSES = {
     "CenterClusterLoss": (CenterClusterLoss, dict(weight=0.9, margin=0.5)),
     "PartSeparationLoss": (PartSeparationLoss, dict(weight=0.2, normalize=True)),
     "TripletLoss": (TripletLoss, dict(weight=0.6, margin=0.2)),
-    "PartMixContrastiveLoss": (PartMixContrastiveLoss, dict(weight=0.3, temperature=0.2, cont_feature="pre_bn")),
-    "PartMixAuxIDLoss": (PartMixAuxIDLoss, dict(weight=0.25)),
 }
 MIXERS = {
     "NoMix": (NoMix, dict(seed=SEED)),
     "MixUp": (MixUp, dict(alpha=0.7, seed=SEED)),
     "CutMix": (CutMix, dict(alpha=0.7, seed=SEED)),
     "ManifoldMixUp": (ManifoldMixUp, dict(stages=[2, 4], alpha=0.7, seed=SEED)),
-    "PartMix": (PartMix, dict(num_swap=2, mix_global="mean_of_parts", inter=True, intra=False, num_pos=1, num_neg=5,
-                              mining="similarity", anchor_chunk=3, cont_feature="pre_bn", seed=SEED)),
 }
 BASELINE = dict(num_classes=4, pixel_mean=[100.0, 110.0, 120.0], pixel_std=[50.0, 55.0, 60.0], mean_momentum=0.5,
                 channels_last=False, mixer_start_epoch=1, mixer_prob=0.9)
-DIAGNOSTICS = dict(diagnostics_period=3, diagnostics_module="backbone.layer3")
 EVALUATION = dict(flip_features=True, flip_fusion="sum_normalized", num_trials=2, rank_batch=5, rerank=True,
                   rerank_k1=3, rerank_k2=2, rerank_lambda=0.5)
 EVALUATORS = {
@@ -90,7 +88,6 @@ SAMPLING = dict(num_identities=2, num_instances=2, seed=SEED)
 def make_config(root=""):
     """The config every comparison builds from (and the values of the keyword constants above)."""
     cfg = tiny_model_cfg()
-    partmix.add_partmix_config(cfg)
     cfg.SEED = SEED
     b = cfg.MODEL.BACKBONE
     b.LAST_STRIDE, b.MODALITY_ALLEVIATION, b.PADDING_MODE = 2, [3], "replicate"
@@ -109,11 +106,6 @@ def make_config(root=""):
     losses.NAMES = CORE_LOSSES
     m = cfg.MODEL.MIXER
     m.START_EPOCH, m.PROB, m.ALPHA, m.MANIFOLD_STAGES = 1, 0.9, 0.7, [2, 4]
-    p = cfg.PARTMIX
-    p.NUM_SWAP, p.MIX_GLOBAL, p.INTRA, p.NUM_POS, p.NUM_NEG = 2, "mean_of_parts", False, 1, 5
-    p.MINING, p.ANCHOR_CHUNK, p.CONT_FEATURE, p.TEMPERATURE = "similarity", 3, "pre_bn", 0.2
-    p.CONT_WEIGHT, p.AID_WEIGHT = 0.3, 0.25
-    p.DIAGNOSTICS_PERIOD, p.DIAGNOSTICS_MODULE = 3, "backbone.layer3"
     t = cfg.TEST
     t.FLIP_FEATURES, t.FLIP_FUSION, t.NUM_TRIALS, t.RANK_BATCH = True, "sum_normalized", 2, 5
     t.RERANK.ENABLED, t.RERANK.K1, t.RERANK.K2, t.RERANK.LAMBDA = True, 3, 2, 0.5
@@ -127,49 +119,11 @@ def make_config(root=""):
     return cfg
 
 
-def assert_same(a, b, where="value"):
-    """Equal tensors (bit for bit), numbers, strings, containers and dataclasses; other objects
-    (modules, generators) of the same type, compared elsewhere."""
-    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a.detach(), b.detach()), where
-    elif isinstance(a, dict):
-        assert list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
-        for key in a:
-            assert_same(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif dataclasses.is_dataclass(a):
-        assert_same(vars(a), vars(b), where)
-    elif a is None or isinstance(a, (bool, int, float, str)):
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
-
-def assert_same_attributes(a, b):
-    assert_same({k: v for k, v in vars(a).items() if not k.startswith("_")},
-                {k: v for k, v in vars(b).items() if not k.startswith("_")}, type(a).__name__)
-
-
-def assert_same_module(a, b):
-    """Same parameters and buffers, bit for bit, and the same plain attributes."""
-    sa, sb = a.state_dict(), b.state_dict()
-    assert [(k, v.shape) for k, v in sa.items()] == [(k, v.shape) for k, v in sb.items()]
-    assert_same(sa, sb, f"{type(a).__name__}.state_dict()")
-    assert_same_attributes(a, b)
-
-
-def seeded(build):
-    torch.manual_seed(0)
-    return build()
-
-
 def registered():
-    """(registry name, component name) of every component the core and PartMix register (tests
-    and examples that register their own are left out)."""
+    """(registry name, component name) of every component the core registers (tests, examples
+    and installed projects that register their own are left out)."""
     return sorted((registry._name, name) for registry in REGISTRIES for name, obj in registry
-                  if obj.__module__.split(".")[0] in ("partreid", "partmix"))
+                  if obj.__module__.split(".")[0] == "partreid")
 
 
 # ----------------------------------------------------------------------------- modules
@@ -184,21 +138,16 @@ def build_baseline_from_arguments(cls, mixer_name, loss_names, **extra):
 
 
 @pytest.fixture(scope="module")
-def partmix_model():
-    """A PartMixBaseline built from the config, and the outputs of a training forward, on which
-    the losses and PartMix's descriptor mixing are compared."""
+def trained_model():
+    """A PartBaseline built from the config, and the outputs of a training forward, on which
+    the losses and the mixers' descriptor mixing are compared."""
     cfg = make_config()
-    cfg.MODEL.MIXER.NAME = "PartMix"
-    cfg.MODEL.MIXER.PROB = 1.0  # so that this step mixes
-    model = seeded(lambda: PartMixBaseline(cfg)).train()
+    model = seeded(lambda: PartBaseline(cfg)).train()
     batch = toy_training_batch(epoch=1, iteration=4)
     return model, model.training_outputs(model.preprocess(batch["images"]), batch), batch
 
 
-@pytest.mark.parametrize("cls, mixer_name, losses, extra", [
-    (PartBaseline, "MixUp", CORE_LOSSES, {}),
-    (PartMixBaseline, "PartMix", CORE_LOSSES + ["PartMixContrastiveLoss", "PartMixAuxIDLoss"], DIAGNOSTICS),
-])
+@pytest.mark.parametrize("cls, mixer_name, losses, extra", [(PartBaseline, "MixUp", CORE_LOSSES, {})])
 def test_meta_architectures(cls, mixer_name, losses, extra):
     cfg = make_config()
     cfg.MODEL.MIXER.NAME = mixer_name
@@ -233,19 +182,19 @@ def test_part_heads(cls, kwargs):
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
-def test_losses(name, partmix_model):
-    _, outputs, batch = partmix_model
+def test_losses(name, trained_model):
+    _, outputs, batch = trained_model
     cls, kwargs = LOSSES[name]
     from_cfg, from_arguments = cls(make_config()), cls(**kwargs)
     assert_same_attributes(from_cfg, from_arguments)
     terms = from_cfg(outputs, batch)
-    assert terms, f"{name} returned no term on a PartMix training step"
+    assert terms, f"{name} returned no term on a training step"
     assert_same(terms, from_arguments(outputs, batch))
 
 
 @pytest.mark.parametrize("name", sorted(MIXERS))
-def test_mixers(name, partmix_model):
-    model, outputs, batch = partmix_model
+def test_mixers(name, trained_model):
+    model, outputs, batch = trained_model
     cls, kwargs = MIXERS[name]
     mixers = cls(make_config()), cls(**kwargs)
     assert_same_attributes(*mixers)
@@ -346,10 +295,29 @@ def test_datasets(trees):
         assert_same_attributes(from_cfg, from_arguments)
 
 
+def test_part_discovery_evaluator(trees):
+    dataset = SynthVI(os.path.join(trees, "SynthVI"), params=SYNTHVI)
+    cfg = make_config(trees)
+    cfg.TEST.PART_DISCOVERY.ALIVE_THRESHOLD, cfg.TEST.PART_DISCOVERY.ALIVE_MIN_FRACTION = 0.05, 0.25
+    from_cfg = PartDiscoveryEvaluator(cfg, dataset)
+    from_arguments = PartDiscoveryEvaluator(dataset, alive_threshold=0.05, alive_min_fraction=0.25)
+    assert_same_attributes(from_cfg, from_arguments)
+    model = seeded(lambda: PartBaseline(cfg))
+    images = torch.randint(0, 256, (len(dataset.test), 3, 32, 16), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    results = []
+    for evaluator in (from_cfg, from_arguments):
+        evaluator.attach(model)
+        evaluator.reset()
+        evaluator.process({"images": images, "indices": torch.arange(len(dataset.test))})
+        results.append(evaluator.evaluate())
+    assert_same(*results, "PartDiscoveryEvaluator")
+
+
 def test_every_registered_component_is_compared_both_ways():
     """The comparisons above cover every registered component: a new one needs its case here."""
-    covered = {"ResNet", "PartDetector", "Stripes", "PartBaseline", "PartMixBaseline", "SYSUMM01", "RegDB", "LLCM",
-               "SynthVI", "SynthVIVal", *LOSSES, *MIXERS, *EVALUATORS, *SAMPLERS}
+    covered = {"ResNet", "PartDetector", "Stripes", "PartBaseline", "SYSUMM01", "RegDB", "LLCM",
+               "SynthVI", "SynthVIVal", "PartDiscoveryEvaluator", *LOSSES, *MIXERS, *EVALUATORS, *SAMPLERS}
     assert sorted(name for _, name in registered()) == sorted(covered)
 
 
@@ -363,7 +331,6 @@ def test_keyword_defaults_are_the_config_defaults():
     each default of __init__ equals what from_config reads from get_cfg() (None defaults, which
     stand for "take it from elsewhere", excepted)."""
     cfg = get_cfg()
-    partmix.add_partmix_config(cfg)
     # the meta-architectures' from_config builds their modules: a small backbone, which is not
     # one of their own arguments, and the number of classes, which has no default
     small = cfg.clone()
@@ -437,10 +404,8 @@ def test_argument_errors_name_the_argument_or_its_config_key():
     cfg.MODEL.PART_HEAD.NUM_PARTS = 0
     with pytest.raises(ArgumentError, match=r"^MODEL\.PART_HEAD\.NUM_PARTS=0: PartDetector needs at least 1 part$"):
         PartDetector(cfg, 8)
-    with pytest.raises(ArgumentError, match=r"^inter and intra are both False"):
-        PartMix(inter=False, intra=False)
-    with pytest.raises(KeyError, match="no key PARTMIX .*PROJECTS"):
-        PartMixAuxIDLoss(get_cfg())
+    with pytest.raises(ConfigKeyError, match="no key MYPROJECT .*PROJECTS"):
+        config_arguments(get_cfg(), {"weight": "MYPROJECT.WEIGHT"})
 
 
 def test_an_error_renamed_by_an_inner_component_keeps_its_keys():

@@ -1,4 +1,4 @@
-"""tools/regdb_trials.py on a tiny generated RegDB tree (two split trials) with a tiny PartMix
+"""tools/regdb_trials.py on a tiny generated RegDB tree (two split trials) with a tiny baseline
 model: trains each trial in its own folder, aggregates both directions, skips finished trials,
 re-evaluates with --eval-only, and resumes an interrupted trial."""
 import importlib.util
@@ -11,7 +11,7 @@ import pytest
 
 from partreid.utils.testing import REPO_ROOT
 
-CONFIG = os.path.join(REPO_ROOT, "projects", "PartMix", "configs", "regdb_partmix.yaml")
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "regdb_baseline.yaml")
 IDS = (1, 2, 3, 4, 5)
 
 
@@ -50,7 +50,6 @@ def tiny_opts(data_root, out_dir):
         "DATASETS.ROOT": data_root, "OUTPUT_DIR": out_dir, "MODEL.DEVICE": "cpu",
         "MODEL.BACKBONE.PRETRAIN_PATH": '""', "MODEL.BACKBONE.ALLOW_RANDOM_INIT": True,
         "MODEL.BACKBONE.DEPTH": 18, "MODEL.PART_HEAD.NUM_PARTS": 2, "MODEL.CHANNELS_LAST": False,
-        "MODEL.MIXER.START_EPOCH": 1, "PARTMIX.NUM_NEG": 4,
         "INPUT.SIZE_TRAIN": "[32,16]", "INPUT.SIZE_TEST": "[32,16]", "INPUT.PADDING": 2,
         "DATALOADER.NUM_IDENTITIES": 2, "DATALOADER.NUM_INSTANCES": 2, "DATALOADER.ITERS_PER_EPOCH": 1,
         "DATALOADER.NUM_WORKERS": 0, "SOLVER.MAX_EPOCHS": 2, "SOLVER.STEPS": "[1]", "SOLVER.CHECKPOINT_PERIOD": 1,
@@ -146,4 +145,4 @@ def test_bad_requests_are_named():
     with pytest.raises(ValueError, match="choose trials with --trials"):
         tool.cli(["--config-file", CONFIG, "DATASETS.REGDB_TRIAL", "3"])
     with pytest.raises(ValueError, match="needs DATASETS.TRAIN and DATASETS.TEST RegDB"):
-        tool.cli(["--config-file", os.path.join(REPO_ROOT, "projects", "PartMix", "configs", "llcm_partmix.yaml")])
+        tool.cli(["--config-file", os.path.join(REPO_ROOT, "configs", "sysu_mm01_baseline.yaml")])

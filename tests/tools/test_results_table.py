@@ -93,7 +93,7 @@ def runs(tmp_path_factory):
     }
     regdb = root / "regdb_trials"
     regdb.mkdir()
-    regdb_tool.write_json(str(regdb / "regdb_trials.json"), regdb_tool.summarize(per_trial, "regdb_partmix.yaml"))
+    regdb_tool.write_json(str(regdb / "regdb_trials.json"), regdb_tool.summarize(per_trial, "regdb_baseline.yaml"))
     write_run(str(root / "regdb_trial3"), "RegDB", per_trial[1], REGDB_TRIAL=3)
     write_run(str(root / "llcm_run"), "LLCM", LLCM)
     return root
@@ -103,7 +103,7 @@ def runs(tmp_path_factory):
 def test_tables_in_the_papers_layout(runs, capsys):
     tool = load_tool("results_table")
     out = runs / "tables"
-    paths = tool.main([str(runs / "sysu_run"), f"PartMix_{{ours}}={runs / 'regdb_trials'}", str(runs / "regdb_trial3"),
+    paths = tool.main([str(runs / "sysu_run"), f"Ours_{{regdb}}={runs / 'regdb_trials'}", str(runs / "regdb_trial3"),
                        str(runs / "llcm_run"), "--output-dir", str(out)])
     md = (out / "results.md").read_text()
     assert md in capsys.readouterr().out
@@ -120,19 +120,22 @@ def test_tables_in_the_papers_layout(runs, capsys):
     assert header[10] == "Indoor-search single-shot R1" and header[15] == "Indoor-search multi-shot R1"
     assert cells["MPANet [1]"][:5] == ["70.58", "n/r", "n/r", "68.24", "n/r"]
     assert cells["MPANet [1]"][10:15] == ["76.74", "n/r", "n/r", "80.95", "n/r"]
-    assert cells["PartMix [2]"][0] == "77.78" and cells["PartMix [2]"][10] == "81.52"
-    assert cells["PartMix [2]"][5] == "n/r"  # multi-shot: not reported
+    second = tool.PUBLISHED[1]
+    quoted = second["results"]["SYSU-MM01"]
+    row = cells[f"{second['method']} [2]"]
+    assert row[0] == f"{quoted['all_search_1shot']['Rank-1']:.2f}" and row[10] == f"{quoted['indoor_search_1shot']['Rank-1']:.2f}"
+    assert row[5] == "n/r"  # multi-shot: not reported
     ours = cells["sysu_run"]
     assert ours[0] == f"{last['eval/all_search_1shot/Rank-1']:.2f}"
     assert ours[18] == f"{last['eval/indoor_search_10shot/mAP']:.2f}"
     assert ours[-1] == "agw_seeded (single-shot); partreid_seeded (multi-shot)"
     assert "Gallery draw partreid_seeded: seeded multi-shot draws" in md
-    assert "[1] Wu et al., Discover Cross-Modality Nuances" in md and "[2] Kim et al., PartMix" in md
+    assert "[1] Wu et al., Discover Cross-Modality Nuances" in md and f"[2] {second['source']}" in md
 
     # RegDB: the mean over the trials, a single-trial run said to be one, the published rows n/r
     header, cells = section(md, "RegDB")
     assert header[0] == "Visible to Thermal R1" and header[5] == "Thermal to Visible R1"
-    mean_row = cells["PartMix_{ours} (mean over 2 of 10 split trials)"]
+    mean_row = cells["Ours_{regdb} (mean over 2 of 10 split trials)"]
     assert mean_row[:6] == ["81.50", "90.00", "95.00", "71.50", "60.00", "79.50"]
     assert cells["regdb_trial3 (split trial 3 only, not the mean over 10 trials)"][0] == "81.00"
     assert cells["MPANet [1]"] == ["n/r"] * 10
@@ -142,11 +145,11 @@ def test_tables_in_the_papers_layout(runs, capsys):
 
     tex = (out / "results.tex").read_text()
     assert tex.count(r"\begin{tabular}") == 3 and r"\multicolumn{5}{c}{All-search single-shot}" in tex
-    assert r"PartMix\_\{ours\} (mean over 2 of 10 split trials) & 81.50" in tex and r"\cmidrule(lr){2-6}" in tex
+    assert r"Ours\_\{regdb\} (mean over 2 of 10 split trials) & 81.50" in tex and r"\cmidrule(lr){2-6}" in tex
 
     with open(paths["csv"]) as f:
         table = list(csv.DictReader(f))
-    regdb = [r for r in table if r["method"] == "PartMix_{ours}" and r["setting"] == "Visible to Thermal"]
+    regdb = [r for r in table if r["method"] == "Ours_{regdb}" and r["setting"] == "Visible to Thermal"]
     assert len(regdb) == 1 and float(regdb[0]["R1"]) == 81.5 and float(regdb[0]["R1_std"]) == 0.5
     assert regdb[0]["source"] == str(runs / "regdb_trials")
     sysu_multi = next(r for r in table if r["method"] == "sysu_run" and r["setting"] == "All-search multi-shot")

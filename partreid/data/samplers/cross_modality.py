@@ -1,4 +1,4 @@
-"""P identities x (K/2 visible + K/2 infrared) per batch, as MPANet and PartMix train."""
+"""P identities x (K/2 visible + K/2 infrared) per batch, as MPANet and the part-mixing methods train."""
 import logging
 from typing import List, Sequence
 

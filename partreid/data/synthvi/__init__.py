@@ -1,6 +1,6 @@
 """SynthVI: procedurally rendered visible-infrared person crops in the SYSU-MM01 on-disk layout.
 
-Why it exists: the engine, the PartMix project and their tests need a cross-modality ReID dataset
+Why it exists: the engine, the projects and their tests need a cross-modality ReID dataset
 that is small, licence-free and generated offline, yet has the property that makes VI-ReID hard:
 colour does not transfer from visible to infrared, while body shape, clothing texture and part
 layout do.

@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 TORCHVISION_SCHEME = "torchvision://"
 # torchvision's first ImageNet weights: what `pretrained=True` loaded when MPANet, AGW, DEEN and
-# PartMix were trained (the later IMAGENET1K_V2 came from a different recipe).
+# the part-mixing methods were trained (the later IMAGENET1K_V2 came from a different recipe).
 PAPER_WEIGHTS = "IMAGENET1K_V1"
 
 

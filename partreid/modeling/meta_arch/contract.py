@@ -40,7 +40,7 @@ class PartOutputs(TypedDict):
 
 class TrainingOutputs(PartOutputs, total=False):
     """The `outputs` dict losses read as `loss(outputs, batch)`. Mixers add their own keys,
-    prefixed with their name (PartMix: partmix_positives, partmix_negatives, ...)."""
+    prefixed with their name (a mixer named mymix: mymix_positives, mymix_negatives, ...)."""
 
     images: torch.Tensor  # (N, 3, H, W) the normalised images the model described (after an image mixer)
     features: torch.Tensor  # (N, C, h, w) the backbone's feature map the part head read

@@ -1,4 +1,4 @@
-"""The part-based VI-ReID baseline (MPANet-style) that PartMix and the other mixers plug into."""
+"""The part-based VI-ReID baseline (MPANet-style) that the mixers plug into."""
 from typing import Callable, Optional, Sequence
 
 import torch

@@ -6,7 +6,7 @@ so that an implementation overrides only the depth it works at:
 * `mix_images`      - on the normalised input batch (MixUp, CutMix);
 * `mix_hidden`      - on a backbone stage's output (Manifold MixUp), the stage chosen by
                       `hidden_stage()` once per batch;
-* `mix_descriptors` - on the part/global descriptors after the part head (PartMix).
+* `mix_descriptors` - on the part/global descriptors after the part head (part-level mixing).
 
 Label mixing is described by a `MixedTargets` placed in `outputs["mixed_targets"]`, which the
 identity losses read. The meta-architecture only calls a mixer in training mode and from
@@ -65,7 +65,7 @@ class Mixer:
         """Restart the random stream from (SEED, iteration, rank); the meta-architecture calls it
         every training step, so a resumed run mixes exactly as an uninterrupted one. The
         generator is seeded when `generator` is first read after this: a mixer that draws
-        nothing in a step (NoMix, PartMix's entropy mining) never touches it, which keeps the
+        nothing in a step (NoMix, a project mixer's mining step) never touches it, which keeps the
         step free of the graph break torch.compile makes at a generator call."""
         self._iteration = iteration
         self._seeded = False

@@ -1,6 +1,6 @@
 """Scoring and mining PartMix candidates without materialising them.
 
-Notation (docs/METHOD.md): N images, M part slots, C channels, K identities. The person descriptor is
+Notation (projects/PartMix/docs/METHOD.md): N images, M part slots, C channels, K identities. The person descriptor is
 d_i = [p_i^1, ..., p_i^M, g_i] (D = (M+1)C). Candidate (i, j, r) is anchor i with the parts in
 the set S(i, j, r) taken from donor j. Candidates are enumerated as every ordered pair (i, j)
 times R = M "candidate slots" r; the swap sets are a boolean tensor `swap` (N, N, R, M):

@@ -1,4 +1,4 @@
-"""The PartMix mixer: mines mixed part descriptors for the PartMix losses (docs/METHOD.md)."""
+"""The PartMix mixer: mines mixed part descriptors for the PartMix losses (projects/PartMix/docs/METHOD.md)."""
 from typing import Dict, Optional
 
 import torch

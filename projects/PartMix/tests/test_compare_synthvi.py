@@ -12,7 +12,8 @@ import torch
 from partreid.checkpoint import load_checkpoint_file
 from partreid.config.config import setup_cfg
 from partreid.data import build_train_loader
-from partreid.engine import DefaultTrainer, comparison
+from partreid.engine import DefaultTrainer
+from partreid.lab import comparison, warmup
 from partreid.utils.testing import fake_finished_comparison_run, tiny_synthvi_opts
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "compare_synthvi.py"
@@ -60,13 +61,24 @@ def test_arms_share_initial_weights_and_first_batch(tmp_path):
             assert torch.equal(batches[arm][key], batches["baseline"][key]), (arm, key)
 
 
-@pytest.mark.parametrize("split", ["val", "test"])
-def test_every_arm_may_share_the_baselines_warmup(split):
+@pytest.mark.slow
+def test_every_arm_may_share_the_baselines_warmup(tmp_path, monkeypatch):
+    """Each arm, probed in the comparison's regime on a tiny SynthVI, does before its mixer starts
+    exactly what the baseline does (losses of the first steps, learning rates, mixer start)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     tool = _tool()
-    baseline = str(CONFIG_DIR / "synthvi_baseline.yaml")
-    for arm in tool.ARMS:
-        config = str(CONFIG_DIR / f"synthvi_{arm}.yaml")
-        assert comparison.warmup_differences(config, baseline, tool.REGIME + tool.SPLITS[split]) == [], arm
+    opts = tool.REGIME + tool.SPLITS["test"] + tiny_synthvi_opts(str(tmp_path / "data"), "unused", **{
+        "SOLVER.MAX_EPOCHS": 12, "SOLVER.STEPS": "[9]", "MODEL.MIXER.START_EPOCH": 6, "SOLVER.CHECKPOINT_PERIOD": 6,
+        "TEST.EVAL_PERIOD": 0, "PARTMIX.NUM_NEG": 2})
+    opts = opts[: opts.index("OUTPUT_DIR")] + opts[opts.index("OUTPUT_DIR") + 2:]
+
+    def probe(arm):
+        return warmup.run_probe(str(CONFIG_DIR / f"synthvi_{arm}.yaml"), 0, opts, str(tmp_path / arm), 2)
+
+    baseline = probe("baseline")
+    assert baseline["mixer_start"] == 12 and len(baseline["losses"]) == 2
+    for arm in tool.ARMS[1:]:
+        assert warmup.warmup_mismatch(probe(arm), baseline) is None, arm
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ import os
 import shlex
 import sys
 
-from partreid.engine.comparison import run_comparison
+from partreid.lab import run_comparison
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 ARMS = ["baseline", "partmix", "partmix_random", "cutmix", "mixup", "manifold_mixup"]

@@ -1,4 +1,4 @@
-"""Paired comparisons (partreid/engine/comparison.py, tools/compare_mixers.py): the t-interval on
+"""Paired comparisons (partreid/lab, tools/compare_mixers.py): the t-interval on
 known numbers, reading runs back, the pairing check, and the tool end to end on tiny runs
 (pairing holds, differences are per seed, finished runs are skipped, a lost final evaluation is
 redone)."""
@@ -11,16 +11,11 @@ import sys
 import pytest
 
 from partreid.checkpoint import load_checkpoint_file
-from partreid.engine import comparison
-from partreid.engine.comparison import (
-    final_evaluation,
-    format_report,
-    paired_differences,
-    pairing_check,
-    metrics_by_iteration,
-    summarise,
-    t_interval,
-)
+from partreid.lab import comparison, runs
+from partreid.lab.report import format_report
+from partreid.lab.runs import final_evaluation, metrics_by_iteration
+from partreid.lab.statistics import paired_differences, pairing_check, summarise, t_interval
+from partreid.lab.warmup import run_probe, warmup_mismatch
 from partreid.utils.testing import REPO_ROOT, fake_finished_comparison_run, tiny_synthvi_opts
 
 
@@ -130,7 +125,7 @@ def test_compare_tool_end_to_end(tmp_path, monkeypatch):
     metrics = out / "mixup" / "seed1" / "metrics.json"
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     metrics.write_text("".join(json.dumps(r) + "\n" for r in rows if not any(k.startswith("eval/") for k in r)))
-    monkeypatch.setattr(comparison, "train_run", lambda *a: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(runs, "train_run", lambda *a: pytest.fail("a finished run was trained again"))
     again = comparison.run_comparison(configs, [0, 1], str(out), opts)
     for metric in ("Rank-1", "mAP"):
         assert again["arms"]["mixup"]["metrics"][metric]["mean"] == pytest.approx(mixup["metrics"][metric]["mean"])
@@ -146,6 +141,12 @@ def test_other_settings_in_a_used_folder_are_refused(tmp_path):
         comparison.run_comparison([config], [0], str(tmp_path / "cmp"), ["SOLVER.BASE_LR", "0.2"])
     with pytest.raises(ValueError, match="OUTPUT_DIR"):
         comparison.run_comparison([config], [0], str(tmp_path / "cmp"), ["OUTPUT_DIR", "x"])
+
+
+def test_result_groups_are_ordered_with_their_numbers_as_numbers():
+    groups = ["part_discovery", "all_search_10shot", "indoor_search_1shot", "all_search_1shot"]
+    assert sorted(groups, key=runs.natural_order) == ["all_search_1shot", "all_search_10shot", "indoor_search_1shot",
+                                                      "part_discovery"]
 
 
 def _two_arms(tmp_path, second="MODEL:\n  MIXER:\n    NAME: MixUp\n"):
@@ -187,11 +188,40 @@ def test_shared_warmup_gives_the_full_runs_result(tmp_path, monkeypatch):
     assert "Shared warm-up: 1 runs" in (tmp_path / "shared" / "compare.md").read_text()
 
 
-def test_shared_warmup_is_refused_for_arms_that_differ_before_the_mixer(tmp_path):
-    configs = _two_arms(tmp_path, second="SOLVER:\n  BASE_LR: 0.01\n")
-    with pytest.raises(ValueError, match=r"cannot share the warm-up.*SOLVER.BASE_LR: 0.01 vs 0.001"):
-        comparison.run_comparison(configs, [0], str(tmp_path / "cmp"), [], share_warmup=True)
-    assert comparison.warmup_differences(*_two_arms(tmp_path), []) == []
+def _probe(mixer_start=4, lr=0.1, total=2.0):
+    return {"mixer_start": mixer_start, "lr": {str(it): lr for it in range(1, mixer_start + 1)},
+            "losses": {"1": {"total_loss": total, "loss_id": total}, "2": {"total_loss": 1.5, "loss_id": 1.5}}}
+
+
+def test_warmup_mismatch_names_what_the_arm_does_differently():
+    assert warmup_mismatch(_probe(), _probe()) is None
+    assert "mixer starts after iteration 2, the reference's after 4" in warmup_mismatch(_probe(mixer_start=2), _probe())
+    assert "learning rate at iteration 1 is 0.2, the reference's 0.1" in warmup_mismatch(_probe(lr=0.2), _probe())
+    assert "losses at iteration 1 are" in warmup_mismatch(_probe(total=2.5), _probe())
+    extra = _probe()
+    extra["losses"]["1"]["loss_triplet"] = 0.3
+    assert "loss_triplet" in warmup_mismatch(extra, _probe())
+    assert "no warm-up to share" in warmup_mismatch(_probe(mixer_start=0), _probe(mixer_start=0))
+
+
+@pytest.mark.slow
+def test_shared_warmup_is_refused_for_an_arm_with_a_loss_active_during_the_warmup(tmp_path, monkeypatch):
+    """One arm adds TripletLoss: its config differs from the reference only in the loss list, but
+    the loss acts from the first iteration, so the arms' warm-ups differ and none is shared."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    configs = _two_arms(tmp_path, second="MODEL:\n  LOSSES:\n    NAMES: [IdentityLoss, ModalitySpecificIDLoss, "
+                                         "ModalityLearningLoss, CenterClusterLoss, PartSeparationLoss, TripletLoss]\n")
+    opts = tiny_synthvi_opts(str(tmp_path / "data"), "unused", **{"MODEL.MIXER.START_EPOCH": 1})
+    opts = opts[: opts.index("OUTPUT_DIR")] + opts[opts.index("OUTPUT_DIR") + 2:]
+    monkeypatch.setattr(runs, "train_run", lambda *a: pytest.fail("an arm was trained although it may not share"))
+    with pytest.raises(ValueError, match=r"mixed.yaml cannot share the warm-up of .*plain.yaml: its losses at "
+                                         r"iteration 1 are .*loss_triplet"):
+        comparison.run_comparison(configs, [0], str(tmp_path / "cmp"), opts, share_warmup=True, warmup_check_iters=1)
+    # the probes are kept: the reference's logged no triplet term, the arm's did, and the rest is equal up to it
+    probes = {arm: run_probe(config, 0, opts, str(tmp_path / "cmp" / "warmup_probes" / arm), 1)
+              for arm, config in zip(("plain", "mixed"), configs)}
+    assert "loss_triplet" in probes["mixed"]["losses"]["1"] and "loss_triplet" not in probes["plain"]["losses"]["1"]
+    assert probes["mixed"]["lr"] == probes["plain"]["lr"]
 
 
 def test_report_only_reports_the_seeds_finished_in_every_arm(tmp_path, monkeypatch):
@@ -199,14 +229,14 @@ def test_report_only_reports_the_seeds_finished_in_every_arm(tmp_path, monkeypat
     out, opts = tmp_path / "cmp", ["SOLVER.MAX_EPOCHS", "1"]
     for seed in (0, 1):
         for config, rank1 in zip(configs, (10.0 + seed, 13.0 + 2 * seed)):
-            fake_finished_comparison_run(out / comparison.arm_name(config) / f"seed{seed}", config, seed, opts,
+            fake_finished_comparison_run(out / runs.arm_name(config) / f"seed{seed}", config, seed, opts,
                                          {"g/Rank-1": rank1, "g/mAP": rank1 / 2})
     # seed 2: the reference has finished, the other arm is still training (no final evaluation)
     for config in configs:
-        fake_finished_comparison_run(out / comparison.arm_name(config) / "seed2", config, 2, opts,
+        fake_finished_comparison_run(out / runs.arm_name(config) / "seed2", config, 2, opts,
                                      {"g/Rank-1": 50.0, "g/mAP": 25.0})
     (out / "mix" / "seed2" / "model_final.pth").unlink()
-    monkeypatch.setattr(comparison, "train_run", lambda *a: pytest.fail("report_only trained a run"))
+    monkeypatch.setattr(runs, "train_run", lambda *a: pytest.fail("report_only trained a run"))
 
     summary = comparison.run_comparison(configs, [0, 1, 2, 3], str(out), opts, report_only=True)
     assert summary["seeds"] == [0, 1] and summary["seeds_left_out"] == [2, 3]
