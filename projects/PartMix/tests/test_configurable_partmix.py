@@ -25,7 +25,7 @@ from partmix.meta_arch import PartMixBaseline
 from partmix.mixer import PartMix
 
 SEED = 7
-CORE_LOSSES = ["IdentityLoss", "PartIdentityLoss", "TripletLoss"]
+CORE_LOSSES = ["IdentityLoss", "PartSeparationLoss", "TripletLoss"]
 # What make_config sets, as keyword arguments: values away from the defaults wherever there is a
 # choice, so that a from_config that forgets a key cannot pass.
 LOSSES = {
