@@ -1,4 +1,4 @@
-from .config import CURRENT_VERSION, CfgNode, get_cfg, setup_cfg, upgrade_config
+from .config import CURRENT_VERSION, CfgNode, get_cfg, register_config_upgrade, setup_cfg, upgrade_config
 from .configurable import ArgumentError, ConfigArguments, config_arguments, configurable
 
 __all__ = [
@@ -6,6 +6,7 @@ __all__ = [
     "get_cfg",
     "setup_cfg",
     "upgrade_config",
+    "register_config_upgrade",
     "CURRENT_VERSION",
     "ArgumentError",
     "ConfigArguments",

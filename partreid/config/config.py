@@ -12,7 +12,10 @@ from ..utils.errors import ConfigError, ConfigKeyError
 
 logger = logging.getLogger(__name__)
 
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
+
+# Upgrade steps that installed projects register for their own keys (register_config_upgrade).
+_PROJECT_UPGRADES = []
 
 
 class CfgNode(_FvCfgNode):
@@ -38,8 +41,8 @@ class CfgNode(_FvCfgNode):
         loaded = self.load_yaml_with_base(cfg_filename, allow_unsafe=allow_unsafe)
         if not isinstance(loaded, dict):
             raise ConfigError(f"Config file {cfg_filename} must hold a YAML mapping, got {type(loaded).__name__}")
-        version = loaded.get("VERSION", CURRENT_VERSION)
-        loaded = upgrade_config(loaded, version)
+        version = loaded["VERSION"] if "VERSION" in loaded else guess_version(loaded)
+        loaded = upgrade_config(loaded, version, reference=self)
         loaded["VERSION"] = CURRENT_VERSION
         _check_keys(loaded, self, cfg_filename)
         try:
@@ -121,8 +124,31 @@ def _check_keys(loaded, reference, source, prefix=""):
             _check_keys(value, reference[key], source, full + ".")
 
 
-def upgrade_config(cfg_dict: dict, from_version: int) -> dict:
-    """Upgrade a loaded YAML dict from an older VERSION to CURRENT_VERSION."""
+def register_config_upgrade(version: int, upgrade, uses_old_keys=None) -> None:
+    """Let a project upgrade its own keys: `upgrade(cfg_dict)` edits a loaded YAML dict older than
+    `version` in place, after the core's steps. `uses_old_keys(cfg_dict) -> bool` (optional) says
+    whether a YAML without VERSION still uses the keys the step replaces, so that it is upgraded too
+    (see guess_version). Registering the same step twice has no effect."""
+    step = (version, upgrade, uses_old_keys)
+    if step not in _PROJECT_UPGRADES:
+        _PROJECT_UPGRADES.append(step)
+
+
+def _uses_loss_names(cfg_dict: dict) -> bool:
+    return "NAMES" in ((cfg_dict.get("MODEL") or {}).get("LOSSES") or {})
+
+
+def guess_version(cfg_dict: dict) -> int:
+    """The VERSION of a loaded YAML dict that does not state one: the version before the newest
+    step whose replaced keys it still uses (as detectron2 guesses), else CURRENT_VERSION."""
+    checks = [(4, _uses_loss_names)] + [(version, uses) for version, _, uses in _PROJECT_UPGRADES if uses]
+    old = [version - 1 for version, uses in checks if uses(cfg_dict)]
+    return min(old) if old else CURRENT_VERSION
+
+
+def upgrade_config(cfg_dict: dict, from_version: int, reference=None) -> dict:
+    """Upgrade a loaded YAML dict from an older VERSION to CURRENT_VERSION. `reference`: the config
+    it will be merged into (the loss nodes that exist), needed to upgrade MODEL.LOSSES.NAMES."""
     if from_version > CURRENT_VERSION:
         raise ConfigError(
             f"Config VERSION {from_version} is newer than this partreid ({CURRENT_VERSION}); upgrade partreid."
@@ -136,7 +162,40 @@ def upgrade_config(cfg_dict: dict, from_version: int) -> dict:
         # 3: DATALOADER.PERSISTENT_WORKERS is gone: the endless training loader never ends an
         # epoch, so its workers persist anyway, and the trainer now shuts them down itself.
         (cfg_dict.get("DATALOADER") or {}).pop("PERSISTENT_WORKERS", None)
+    if from_version < 4 and _uses_loss_names(cfg_dict):
+        _upgrade_loss_names(cfg_dict, reference if reference is not None else get_cfg())
+    for version, upgrade, _ in sorted(_PROJECT_UPGRADES, key=lambda step: step[0]):
+        if from_version < version:
+            upgrade(cfg_dict)
     return cfg_dict
+
+
+def _upgrade_loss_names(cfg_dict: dict, reference) -> None:
+    """4: the list MODEL.LOSSES.NAMES became one MODEL.LOSSES.<node>.ENABLED switch per loss (the
+    node its class names in CONFIG_NODE). Every loss node of `reference` is switched on or off as
+    the list says. The terms are now summed in the nodes' declared order; a list in another order
+    gives the same losses summed in that order (a warning says so)."""
+    from ..modeling.losses.build import LOSS_REGISTRY  # the registry is filled by the model's modules
+
+    losses = cfg_dict["MODEL"]["LOSSES"]
+    names = list(losses.pop("NAMES") or [])
+    nodes = [key for key, value in reference.MODEL.LOSSES.items() if isinstance(value, dict)]
+    wanted = []
+    for name in names:
+        node = getattr(LOSS_REGISTRY.get(name), "CONFIG_NODE", None) if name in LOSS_REGISTRY else None
+        if node not in nodes:
+            raise ConfigError(
+                f"MODEL.LOSSES.NAMES (a VERSION {CURRENT_VERSION - 1} key, upgraded to MODEL.LOSSES.<node>.ENABLED) "
+                f"lists '{name}', which is no registered loss with a node under MODEL.LOSSES (nodes: "
+                f"{', '.join(nodes)}). If it lives in a project, list the project in PROJECTS."
+            )
+        wanted.append(node)
+    for node in nodes:
+        losses.setdefault(node, {})["ENABLED"] = node in wanted
+    declared = [node for node in nodes if node in wanted]
+    if declared != wanted:
+        logger.warning("MODEL.LOSSES.NAMES %s is upgraded to ENABLED switches; the terms are now summed in the "
+                       "declared order of MODEL.LOSSES (%s), not the list's", names, ", ".join(declared))
 
 
 # Keys that size batches or loaders, checked by check_config when a config is set up: at least 1,

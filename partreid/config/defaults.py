@@ -14,7 +14,7 @@ _C = CN()
 
 # Config format version; bumped when a key is renamed or its meaning changes, and
 # old files are upgraded in `partreid.config.config.upgrade_config`.
-_C.VERSION = 3
+_C.VERSION = 4
 
 # Python modules imported before the rest of the config is merged, so that a method
 # project can register its components and add its keys (e.g. ["my_project"]). A module may
@@ -111,23 +111,19 @@ _C.MODEL.CLASSIFIER.MEAN_MOMENTUM = 0.8
 # 98, then 0.2 x 100/101, ... down to 0.2 x 100/141 in the last of 140 epochs. 0: a constant rate.
 _C.MODEL.CLASSIFIER.MEAN_RATE_DECAY = 0.0
 
-# Losses: a list of registered LOSS names; each reads its own weight below.
+# Losses: one node per loss (the loss class's CONFIG_NODE), each with its ENABLED switch, its WEIGHT
+# and its settings. The model sums the enabled losses' terms in the order the nodes are declared:
+# these, then each project's, in the order of PROJECTS. MODEL.LOSSES.TRIPLET.ENABLED True adds one.
 _C.MODEL.LOSSES = CN()
-_C.MODEL.LOSSES.NAMES = [
-    "IdentityLoss",
-    "ModalitySpecificIDLoss",
-    "ModalityLearningLoss",
-    "CenterClusterLoss",
-    "PartSeparationLoss",
-]
-# Losses (names from NAMES) that see the part maps as constants: their gradient still trains the
-# backbone, the classifiers and the BN-neck, but does not move the maps (neither the part head's
+# Losses (registered class names of enabled losses) that see the part maps as constants: their
+# gradient still trains the backbone, the classifiers and the BN-neck, but does not move the maps (neither the part head's
 # detector nor the features the maps are computed from). Their outputs have the same values; only
 # where the gradient flows changes. Needs a part head with a pool(maps, features) method
 # (PartDetector). Empty (MPANet): every loss moves the maps. Losses that pull the maps off the
 # person onto the background belong here.
 _C.MODEL.LOSSES.DETACH_MAPS = []
 _C.MODEL.LOSSES.ID = CN()
+_C.MODEL.LOSSES.ID.ENABLED = True
 _C.MODEL.LOSSES.ID.WEIGHT = 1.0
 # Label smoothing epsilon of the identity cross-entropy (0 = plain CE).
 _C.MODEL.LOSSES.ID.LABEL_SMOOTHING = 0.0
@@ -135,22 +131,27 @@ _C.MODEL.LOSSES.ID.LABEL_SMOOTHING = 0.0
 # the visible mean plus the infrared mean (twice "mean" on a modality-balanced batch).
 _C.MODEL.LOSSES.ID.REDUCTION = "mean"
 _C.MODEL.LOSSES.SID = CN()
+_C.MODEL.LOSSES.SID.ENABLED = True
 _C.MODEL.LOSSES.SID.WEIGHT = 0.5
 # MPANet's code adds the modality-specific CE twice (effective weight 2x WEIGHT);
 # False follows the supplementary's formula.
 _C.MODEL.LOSSES.SID.COUNT_TWICE = False
 _C.MODEL.LOSSES.ML = CN()
+_C.MODEL.LOSSES.ML.ENABLED = True
 _C.MODEL.LOSSES.ML.WEIGHT = 2.5
 _C.MODEL.LOSSES.CC = CN()
+_C.MODEL.LOSSES.CC.ENABLED = True
 _C.MODEL.LOSSES.CC.WEIGHT = 1.0
 # Least margin rho between identity centres.
 _C.MODEL.LOSSES.CC.MARGIN = 0.7
 _C.MODEL.LOSSES.SEP = CN()
+_C.MODEL.LOSSES.SEP.ENABLED = True
 _C.MODEL.LOSSES.SEP.WEIGHT = 0.5
 # False: the raw inner product of two maps (MPANet), which also falls when the maps fade out;
 # True: their cosine similarity, which only asks them to lie apart.
 _C.MODEL.LOSSES.SEP.NORMALIZE = False
 _C.MODEL.LOSSES.TRIPLET = CN()
+_C.MODEL.LOSSES.TRIPLET.ENABLED = False
 _C.MODEL.LOSSES.TRIPLET.WEIGHT = 1.0
 _C.MODEL.LOSSES.TRIPLET.MARGIN = 0.3
 

@@ -20,6 +20,9 @@ class CenterClusterLoss(nn.Module):
     depend on how the sampler orders or balances the batch. Mixed batches group each sample
     under its dominant identity."""
 
+    CONFIG_NODE = "CC"  # its settings: MODEL.LOSSES.CC
+    REQUIRED_OUTPUTS = ("descriptors",)  # it returns no term without them
+
     @configurable
     def __init__(self, *, weight: float = 1.0, margin: float = 0.7):
         """

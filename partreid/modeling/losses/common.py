@@ -8,10 +8,10 @@ from ...config.configurable import config_arguments, configurable
 
 
 class WeightedLoss(nn.Module):
-    """A loss whose one setting is its weight, read from the config key WEIGHT_KEY: subclasses
-    name the key and write forward()."""
+    """A loss whose one setting is its weight, read from MODEL.LOSSES.<CONFIG_NODE>.WEIGHT:
+    subclasses name their node and write forward()."""
 
-    WEIGHT_KEY = ""
+    CONFIG_NODE = ""
 
     @configurable
     def __init__(self, *, weight: float = 1.0):
@@ -24,7 +24,7 @@ class WeightedLoss(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
-        return config_arguments(cfg, {"weight": cls.WEIGHT_KEY})
+        return config_arguments(cfg, {"weight": f"MODEL.LOSSES.{cls.CONFIG_NODE}.WEIGHT"})
 
 
 def hard_targets(outputs: dict) -> torch.Tensor:

@@ -16,6 +16,9 @@ class IdentityLoss(nn.Module):
     "per_modality" follows supplementary eq. 4, the sum of the visible and the infrared means
     (twice "mean" on a modality-balanced batch). A mixed sample counts in its anchor's modality."""
 
+    CONFIG_NODE = "ID"  # its settings: MODEL.LOSSES.ID
+    REQUIRED_OUTPUTS = ("logits",)  # it returns no term without them
+
     @configurable
     def __init__(self, *, weight: float = 1.0, label_smoothing: float = 0.0, reduction: str = "mean"):
         """

@@ -19,6 +19,9 @@ class ModalityLearningLoss(nn.Module):
     the own-modality distribution is the first argument and carries the gradient; the sum over
     samples of eq. 1 is divided by the batch size N (MPANet's loss weight assumes this)."""
 
+    CONFIG_NODE = "ML"  # its settings: MODEL.LOSSES.ML
+    REQUIRED_OUTPUTS = ("logits_visible", "logits_infrared", "mean_logits_visible", "mean_logits_infrared")  # it returns no term without them
+
     @configurable
     def __init__(self, *, weight: float = 2.5):
         """

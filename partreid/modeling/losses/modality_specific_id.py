@@ -15,6 +15,9 @@ class ModalitySpecificIDLoss(nn.Module):
     anchor's modality). `count_twice` (MODEL.LOSSES.SID.COUNT_TWICE) doubles the term, as MPANet's code does by
     adding it twice; the default follows the formula."""
 
+    CONFIG_NODE = "SID"  # its settings: MODEL.LOSSES.SID
+    REQUIRED_OUTPUTS = ("logits_visible", "logits_infrared")  # it returns no term without them
+
     @configurable
     def __init__(self, *, weight: float = 0.5, count_twice: bool = False):
         """

@@ -17,6 +17,9 @@ class PartSeparationLoss(nn.Module):
     mean cosine similarity of two maps: it asks the maps to lie apart without rewarding a map for
     fading out, which the un-normalised product does (it falls with every map's strength)."""
 
+    CONFIG_NODE = "SEP"  # its settings: MODEL.LOSSES.SEP
+    REQUIRED_OUTPUTS = ("part_maps",)  # it returns no term without them
+
     @configurable
     def __init__(self, *, weight: float = 0.5, normalize: bool = False):
         """

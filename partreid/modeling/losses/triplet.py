@@ -13,6 +13,9 @@ class TripletLoss(nn.Module):
     Anchors without any negative in the batch are left out. Mixed batches use each sample's
     dominant identity."""
 
+    CONFIG_NODE = "TRIPLET"  # its settings: MODEL.LOSSES.TRIPLET
+    REQUIRED_OUTPUTS = ("descriptors",)  # it returns no term without them
+
     @configurable
     def __init__(self, *, weight: float = 1.0, margin: float = 0.3):
         """

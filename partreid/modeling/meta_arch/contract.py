@@ -55,6 +55,7 @@ class TrainingOutputs(PartOutputs, total=False):
     targets: torch.Tensor  # (N,) batch["targets"] on the model's device
     modalities: torch.Tensor  # (N,) batch["modalities"] on the model's device
     mixed_targets: Optional[MixedTargets]  # soft labels of an image/feature-mixed batch, else None
+    mixer_acted: bool  # whether the mixer acted on this batch (losses with ACTIVE_WITH_MIXER need it)
 
 
 def _keys(cls) -> List[str]:

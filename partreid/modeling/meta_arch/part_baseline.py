@@ -10,6 +10,7 @@ from ...utils.events import get_event_storage, has_event_storage
 from ...utils.precision import full_precision
 from ..backbone import build_backbone
 from ..losses import build_losses
+from ..losses.build import enabled_loss_names
 from ..mixers import Mixer, NoMix, build_mixer
 from ..part_heads import build_part_head
 from .build import META_ARCH_REGISTRY
@@ -148,11 +149,11 @@ class PartBaseline(nn.Module):
             "mixer_start_epoch": "MODEL.MIXER.START_EPOCH",
             "mixer_prob": "MODEL.MIXER.PROB",
         }
-        names, detached = list(cfg.MODEL.LOSSES.NAMES), list(cfg.MODEL.LOSSES.DETACH_MAPS)
+        names, detached = enabled_loss_names(cfg), list(cfg.MODEL.LOSSES.DETACH_MAPS)
         unknown = [name for name in detached if name not in names]
         if unknown:
-            raise ValueError(f"MODEL.LOSSES.DETACH_MAPS={detached}: {unknown} not in MODEL.LOSSES.NAMES={names} "
-                             "(list losses the model uses)")
+            raise ValueError(f"MODEL.LOSSES.DETACH_MAPS={detached}: {unknown} not among the enabled losses {names} "
+                             "(MODEL.LOSSES.<node>.ENABLED; list losses the model uses)")
         backbone = build_backbone(cfg)
         losses = build_losses(cfg)
         arguments = config_arguments(
@@ -164,7 +165,7 @@ class PartBaseline(nn.Module):
             losses=losses,
             detach_maps_for=[loss for name, loss in zip(names, losses) if name in detached],
         )
-        arguments.config_keys.update(losses="MODEL.LOSSES.NAMES", detach_maps_for="MODEL.LOSSES.DETACH_MAPS")
+        arguments.config_keys.update(losses="MODEL.LOSSES", detach_maps_for="MODEL.LOSSES.DETACH_MAPS")
         return arguments
 
     @property
@@ -230,6 +231,7 @@ class PartBaseline(nn.Module):
             targets=batch["targets"].to(self.device, non_blocking=True),
             modalities=batch["modalities"].to(self.device, non_blocking=True),
             mixed_targets=mixed_targets,
+            mixer_acted=mixer is not None,
         )
         if mixer is not None:
             outputs.update(mixer.mix_descriptors(outputs, batch, self))
@@ -245,14 +247,19 @@ class PartBaseline(nn.Module):
         return torch.einsum("nmc,kmc->nmk", parts, weights)
 
     def losses_from(self, outputs: dict, batch: dict) -> dict:
+        """The weighted terms of every loss. A loss that is active on this batch (always, or when
+        the mixer acted for one with ACTIVE_WITH_MIXER = True) and returns no term is an error
+        naming it: an enabled loss that silently never trains is a wrong experiment."""
         terms = {}
         detached = self._with_detached_maps(outputs) if any(self.detach_maps_for) else None
         for loss, sees_detached in zip(self.losses, self.detach_maps_for):
             with full_precision(self.device):  # every loss computes and reduces in float32 under autocast
                 loss_terms = loss(detached if sees_detached else outputs, batch)
+            if not loss_terms:
+                _check_inactive(loss, outputs)
             for name, value in loss_terms.items():
                 if name in terms:
-                    raise KeyError(f"Loss term '{name}' is returned by two of the model's losses (MODEL.LOSSES.NAMES)")
+                    raise KeyError(f"Loss term '{name}' is returned by two of the model's losses (MODEL.LOSSES)")
                 terms[name] = value
         return terms
 
@@ -361,3 +368,20 @@ def _hidden_mix_hook(mixer, batch: dict, captured: dict):
         return x
 
     return hook
+
+
+def _check_inactive(loss, outputs: dict) -> None:
+    """Raise when `loss` returned no term although it should act on this batch."""
+    with_mixer = getattr(loss, "ACTIVE_WITH_MIXER", False)
+    if with_mixer and not outputs.get("mixer_acted", False):
+        return
+    name, node = type(loss).__name__, getattr(loss, "CONFIG_NODE", "")
+    needed = getattr(loss, "REQUIRED_OUTPUTS", ())
+    missing = [key for key in needed if outputs.get(key) is None]
+    when = "on a batch the mixer acted on" if with_mixer else "although it acts on every batch"
+    raise RuntimeError(
+        f"Loss {name} (MODEL.LOSSES.{node}.ENABLED True) returned no term {when}: it needs the model's outputs "
+        f"{', '.join(needed) or '(not declared in REQUIRED_OUTPUTS)'}, and "
+        f"{'these are missing: ' + ', '.join(missing) if missing else 'none is missing'}. Turn it off "
+        f"(MODEL.LOSSES.{node}.ENABLED False) or use a model or mixer that writes them."
+    )

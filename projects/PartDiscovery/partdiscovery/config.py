@@ -15,12 +15,15 @@ def add_partdiscovery_config(cfg):
     head.ROW_PRIOR_CENTRES = []
     head.ROW_PRIOR_WIDTHS = []
     losses = cfg.MODEL.LOSSES
+    # Both are off unless a config enables them (MODEL.LOSSES.PART_ID.ENABLED True).
     # L_part_id (PartIdentityLoss): the identity CE of each part slot's own logits (its slice of
     # the shared classifier), averaged over the slots.
     losses.PART_ID = CN()
+    losses.PART_ID.ENABLED = False
     losses.PART_ID.WEIGHT = 1.0
     # L_conc (PartConcentrationLoss): the spatial variance of each part map (coordinates in
     # [0, 1]), so that a map covers one compact region.
     losses.CONC = CN()
+    losses.CONC.ENABLED = False
     losses.CONC.WEIGHT = 1.0
     return cfg

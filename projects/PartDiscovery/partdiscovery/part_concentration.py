@@ -16,7 +16,8 @@ class PartConcentrationLoss(WeightedLoss):
     Why: the identity losses see only pooled descriptors, which a map spread over the whole
     person (or the background) serves as well as a map on one part. Not in MPANet."""
 
-    WEIGHT_KEY = "MODEL.LOSSES.CONC.WEIGHT"
+    CONFIG_NODE = "CONC"  # its settings: MODEL.LOSSES.CONC
+    REQUIRED_OUTPUTS = ("part_maps",)  # it returns no term without them
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         maps = outputs.get("part_maps")

@@ -18,7 +18,8 @@ class PartIdentityLoss(WeightedLoss):
     gives a descriptor that cannot name anyone, and the separation term then spreads the M maps
     over different identity-bearing regions. Not in MPANet's objective."""
 
-    WEIGHT_KEY = "MODEL.LOSSES.PART_ID.WEIGHT"
+    CONFIG_NODE = "PART_ID"  # its settings: MODEL.LOSSES.PART_ID
+    REQUIRED_OUTPUTS = ("part_logits",)  # it returns no term without them
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         part_logits = outputs.get("part_logits")

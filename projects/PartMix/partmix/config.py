@@ -1,9 +1,12 @@
 """Config keys of the PartMix project (added to the core config before a YAML is merged)."""
-from partreid.config.config import CfgNode as CN
+from partreid.config.config import CfgNode as CN, register_config_upgrade
+
+# PARTMIX.<key> of a VERSION 3 YAML -> its loss node under MODEL.LOSSES (VERSION 4).
+_MOVED_WEIGHTS = {"CONT_WEIGHT": "CONT", "AID_WEIGHT": "AID"}
 
 
 def add_partmix_config(cfg):
-    """Add the PARTMIX node. Every choice the specification leaves open is a key here, so that
+    """Add the PARTMIX node and the nodes of the two losses (MODEL.LOSSES.CONT, MODEL.LOSSES.AID). Every choice the specification leaves open is a key here, so that
     a variant of the method is a YAML override rather than a code change."""
     _P = cfg.PARTMIX = CN()
     # Parts swapped per candidate. 1: candidate (i, j, m) is d_i with part slot m taken from j.
@@ -32,9 +35,6 @@ def add_partmix_config(cfg):
     _P.CONT_FEATURE = "bn"
     # Temperature tau of the contrastive loss's cosine similarities.
     _P.TEMPERATURE = 0.1
-    # Loss weights lambda_cont and lambda_aid (supplementary C: 0.5 and 0.5).
-    _P.CONT_WEIGHT = 0.5
-    _P.AID_WEIGHT = 0.5
     # Anchors whose candidate logits are scored at once (bounds the memory of entropy mining:
     # ANCHOR_CHUNK x batch x parts x classes floats). 0 = all anchors in one block.
     _P.ANCHOR_CHUNK = 32
@@ -51,4 +51,30 @@ def add_partmix_config(cfg):
     # Module (a dotted path in the meta-architecture) whose parameters' gradient norms the
     # diagnostics compare: the backbone's last stage by default.
     _P.DIAGNOSTICS_MODULE = "backbone.layer4"
+    losses = cfg.MODEL.LOSSES
+    # L_cont (PartMixContrastiveLoss) and L_aid (PartMixAuxIDLoss), off unless a config enables them
+    # (Base-PartMix.yaml does); weights lambda_cont and lambda_aid (supplementary C: 0.5 and 0.5).
+    losses.CONT = CN()
+    losses.CONT.ENABLED = False
+    losses.CONT.WEIGHT = 0.5
+    losses.AID = CN()
+    losses.AID.ENABLED = False
+    losses.AID.WEIGHT = 0.5
     return cfg
+
+
+def _uses_old_weights(cfg_dict: dict) -> bool:
+    return any(key in (cfg_dict.get("PARTMIX") or {}) for key in _MOVED_WEIGHTS)
+
+
+def _move_loss_weights(cfg_dict: dict) -> None:
+    """VERSION 4: PARTMIX.CONT_WEIGHT / AID_WEIGHT became MODEL.LOSSES.CONT.WEIGHT / AID.WEIGHT,
+    where every loss keeps its weight."""
+    partmix = cfg_dict.get("PARTMIX") or {}
+    for key, node in _MOVED_WEIGHTS.items():
+        if key in partmix:
+            losses = cfg_dict.setdefault("MODEL", {}).setdefault("LOSSES", {})
+            losses.setdefault(node, {})["WEIGHT"] = partmix.pop(key)
+
+
+register_config_upgrade(4, _move_loss_weights, _uses_old_weights)

@@ -19,7 +19,9 @@ class PartMixContrastiveLoss(nn.Module):
     one mined positive (an anchor with none has no term; with no negative its term is 0).
     Masked-out slots (fewer candidates than requested) are left out of both sums."""
 
-    # It acts only on mixed samples, so it starts with the mixer (read by the recipe card).
+    CONFIG_NODE = "CONT"  # its settings: MODEL.LOSSES.CONT (and PARTMIX.TEMPERATURE, PARTMIX.CONT_FEATURE)
+    REQUIRED_OUTPUTS = ("partmix_positives",)  # written by the PartMix mixer (MODEL.MIXER.NAME PartMix)
+    # It acts only on mixed samples: a term on every batch the mixer acts on, none before.
     ACTIVE_WITH_MIXER = True
 
     @configurable
@@ -43,7 +45,7 @@ class PartMixContrastiveLoss(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         keys = {
-            "weight": "PARTMIX.CONT_WEIGHT",
+            "weight": "MODEL.LOSSES.CONT.WEIGHT",
             "temperature": "PARTMIX.TEMPERATURE",
             "cont_feature": "PARTMIX.CONT_FEATURE",
         }
@@ -75,7 +77,9 @@ class PartMixAuxIDLoss(nn.Module):
     """L_aid: cross-entropy of the identity classifier C on the BN-necked mined positives, with
     the anchor's identity (a positive keeps it); averaged over the valid positives."""
 
-    # It acts only on mixed samples, so it starts with the mixer (read by the recipe card).
+    CONFIG_NODE = "AID"  # its settings: MODEL.LOSSES.AID
+    REQUIRED_OUTPUTS = ("partmix_positive_logits",)  # written by the PartMix mixer (MODEL.MIXER.NAME PartMix)
+    # It acts only on mixed samples: a term on every batch the mixer acts on, none before.
     ACTIVE_WITH_MIXER = True
 
     @configurable
@@ -89,7 +93,7 @@ class PartMixAuxIDLoss(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
-        return config_arguments(cfg, {"weight": "PARTMIX.AID_WEIGHT"})
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.AID.WEIGHT"})
 
     def forward(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("partmix_positive_logits") is None:
