@@ -30,7 +30,7 @@ from ..config import get_cfg
 from ..data import build_dataset, epoch_lengths
 from ..data.build import SAMPLER_REGISTRY
 from ..evaluation.build import EVALUATOR_REGISTRY
-from ..modeling.losses.build import LOSS_REGISTRY
+from ..modeling.losses.build import LOSS_REGISTRY, enabled_loss_names
 from ..solver import EpochSchedule
 from ..utils.registry import get_registered
 
@@ -217,16 +217,17 @@ def _lr_line(cfg, schedule: EpochSchedule) -> RecipeLine:
 
 
 def _loss_lines(cfg, schedule: EpochSchedule) -> List[RecipeLine]:
-    """One line per MODEL.LOSSES.NAMES entry: its settings, and when it acts (a loss class with
-    ACTIVE_WITH_MIXER = True acts on mixed samples only, so from MODEL.MIXER.START_EPOCH on)."""
+    """One line per enabled loss, in the order its terms are summed: its settings, and when it acts
+    (a loss class with ACTIVE_WITH_MIXER = True acts on mixed samples only, so from
+    MODEL.MIXER.START_EPOCH on)."""
     lines = []
-    for name in cfg.MODEL.LOSSES.NAMES:
-        loss_cls = get_registered(LOSS_REGISTRY, name, "MODEL.LOSSES.NAMES")
+    for name in enabled_loss_names(cfg):
+        loss_cls = LOSS_REGISTRY.get(name)
         arguments = loss_cls.from_config(cfg)
         keys = list(getattr(arguments, "config_keys", {}).values())
         values = ", ".join(f"{k} {_fmt(v)}" for k, v in arguments.items())
         detached = " (part maps detached)" if name in cfg.MODEL.LOSSES.DETACH_MAPS else ""
-        loss_keys = ["MODEL.LOSSES.NAMES", *keys]
+        loss_keys = [f"MODEL.LOSSES.{loss_cls.CONFIG_NODE}.ENABLED", *keys]
         if getattr(loss_cls, "ACTIVE_WITH_MIXER", False):
             start = schedule.iters(cfg.MODEL.MIXER.START_EPOCH)
             when = f"with the mixer, from epoch {_fmt(cfg.MODEL.MIXER.START_EPOCH)} = iteration {start}"

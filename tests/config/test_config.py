@@ -1,9 +1,10 @@
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from partreid.config import get_cfg
+from partreid.config import CURRENT_VERSION, get_cfg
 from partreid.config import setup_cfg
 from partreid.utils.errors import ConfigError, UserError
 from partreid.utils.testing import declare_project
@@ -67,7 +68,7 @@ def test_version_1_sysu_official_draws_is_upgraded(tmp_path):
     for old, new in (("False", "seeded"), ("True", "official")):
         f = write(tmp_path / f"v1_{old}.yaml", f"VERSION: 1\nTEST:\n  SYSU:\n    OFFICIAL_DRAWS: {old}\n")
         cfg = setup_cfg(f)
-        assert cfg.TEST.SYSU.DRAWS == new and cfg.VERSION == 3 and "OFFICIAL_DRAWS" not in cfg.TEST.SYSU
+        assert cfg.TEST.SYSU.DRAWS == new and cfg.VERSION == CURRENT_VERSION and "OFFICIAL_DRAWS" not in cfg.TEST.SYSU
 
 
 def test_version_2_persistent_workers_is_dropped(tmp_path):
@@ -75,7 +76,7 @@ def test_version_2_persistent_workers_is_dropped(tmp_path):
     itself); an old run's config.yaml that sets it still loads."""
     f = write(tmp_path / "v2.yaml", "VERSION: 2\nDATALOADER:\n  PERSISTENT_WORKERS: True\n  NUM_WORKERS: 3\n")
     cfg = setup_cfg(f)
-    assert cfg.VERSION == 3 and cfg.DATALOADER.NUM_WORKERS == 3 and "PERSISTENT_WORKERS" not in cfg.DATALOADER
+    assert cfg.VERSION == CURRENT_VERSION and cfg.DATALOADER.NUM_WORKERS == 3 and "PERSISTENT_WORKERS" not in cfg.DATALOADER
 
 
 def test_odd_override_list():
@@ -182,3 +183,43 @@ def test_config_mistakes_are_user_errors(tmp_path):
             setup_cfg("", opts)
     with pytest.raises(KeyError):  # still the built-in type callers catch
         setup_cfg("", ["NO_SUCH.KEY", "1"])
+
+
+def test_version_3_loss_names_become_enabled_switches(tmp_path, caplog):
+    """VERSION 4 replaced the list MODEL.LOSSES.NAMES by one ENABLED switch per loss node; an old
+    YAML, with or without VERSION, builds the same losses, and a list in another order than the
+    declared one is summed in the declared order with a warning."""
+    from partreid.modeling.losses import enabled_loss_names
+
+    for version in ("VERSION: 3\n", ""):
+        f = write(tmp_path / "v3.yaml", version + "MODEL:\n  LOSSES:\n    NAMES: [IdentityLoss, TripletLoss]\n"
+                                              "    TRIPLET:\n      WEIGHT: 0.25\n")
+        cfg = setup_cfg(f)
+        assert enabled_loss_names(cfg) == ["IdentityLoss", "TripletLoss"] and cfg.VERSION == CURRENT_VERSION
+        assert cfg.MODEL.LOSSES.TRIPLET.WEIGHT == 0.25 and not cfg.MODEL.LOSSES.SEP.ENABLED
+    f = write(tmp_path / "reordered.yaml", "MODEL:\n  LOSSES:\n    NAMES: [TripletLoss, IdentityLoss]\n")
+    assert enabled_loss_names(setup_cfg(f)) == ["IdentityLoss", "TripletLoss"]
+    assert "summed in the declared order of MODEL.LOSSES (ID, TRIPLET)" in caplog.text
+    f = write(tmp_path / "unknown.yaml", "MODEL:\n  LOSSES:\n    NAMES: [IdentityLoss, NoSuchLoss]\n")
+    with pytest.raises(ConfigError, match="MODEL.LOSSES.NAMES .* lists 'NoSuchLoss'"):
+        setup_cfg(f)
+
+
+# The losses every shipped core YAML built when MODEL.LOSSES.NAMES listed them (VERSION 3):
+# class, weight, in the order the trainer sums their terms.
+_MPANET = [("IdentityLoss", 1.0), ("ModalitySpecificIDLoss", 1.0), ("ModalityLearningLoss", 2.5),
+           ("CenterClusterLoss", 1.0), ("PartSeparationLoss", 0.5)]
+_VIREID = [("IdentityLoss", 1.0), ("ModalitySpecificIDLoss", 0.5), ("ModalityLearningLoss", 2.5),
+           ("CenterClusterLoss", 1.0), ("PartSeparationLoss", 0.5)]
+SHIPPED_LOSSES = {"Base-MPANetRecipe.yaml": _MPANET, "sysu_mm01_baseline.yaml": _MPANET,
+                  "Base-VIReID.yaml": _VIREID, "synthvi_baseline.yaml": _VIREID}
+
+
+def test_every_shipped_config_builds_the_same_losses_in_the_same_order():
+    from partreid.modeling.losses import build_losses
+
+    shipped = sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml"))
+    assert sorted(path.name for path in shipped) == sorted(SHIPPED_LOSSES)
+    for path in shipped:
+        built = [(type(loss).__name__, loss.weight) for loss in build_losses(setup_cfg(str(path)))]
+        assert built == SHIPPED_LOSSES[path.name], path.name

@@ -30,6 +30,7 @@ from partreid.modeling.losses import (
     ModalitySpecificIDLoss,
     PartSeparationLoss,
     TripletLoss,
+    enable_losses,
 )
 from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
 from partreid.modeling.mixers import MIXER_REGISTRY, CutMix, ManifoldMixUp, MixUp, NoMix
@@ -151,7 +152,7 @@ def trained_model():
 def test_meta_architectures(cls, mixer_name, losses, extra):
     cfg = make_config()
     cfg.MODEL.MIXER.NAME = mixer_name
-    cfg.MODEL.LOSSES.NAMES = losses
+    enable_losses(cfg, losses)
     from_cfg = seeded(lambda: cls(cfg))
     from_arguments = seeded(lambda: build_baseline_from_arguments(cls, mixer_name, losses, **extra))
     assert from_arguments.num_parts == 3  # read from the part head, as no num_parts was given

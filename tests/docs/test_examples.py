@@ -94,13 +94,15 @@ def test_dataset(example, tmp_path):
 
 def test_new_project_through_projects_key(example, tmp_path, monkeypatch):
     config = tmp_path / "toy.yaml"
-    config.write_text('PROJECTS: ["toy_project"]\nTOY:\n  WEIGHT: 0.5\nMODEL:\n  LOSSES:\n    NAMES: ["ToyLogitLoss"]\n')
+    config.write_text('PROJECTS: ["toy_project"]\nMODEL:\n  LOSSES:\n    TOY:\n      ENABLED: True\n      WEIGHT: 0.5\n')
     example("toy_project")  # importable from the examples folder, as an installed project would be
     declare_project(tmp_path, "toy_project")  # and declared a project, as its pyproject.toml does
     monkeypatch.syspath_prepend(str(tmp_path))
     cfg = setup_cfg(str(config))
-    assert cfg.TOY.WEIGHT == 0.5
-    (loss,) = build_losses(cfg)
+    assert cfg.MODEL.LOSSES.TOY.WEIGHT == 0.5
+    losses = build_losses(cfg)
+    assert [type(loss).__name__ for loss in losses][-2:] == ["PartSeparationLoss", "ToyLogitLoss"]  # after the core's
+    loss = losses[-1]
     assert loss(example("toy_project").demo_batch(), {})["loss_toy"].item() == pytest.approx(0.5)
 
 

@@ -209,8 +209,7 @@ def test_shared_warmup_is_refused_for_an_arm_with_a_loss_active_during_the_warmu
     """One arm adds TripletLoss: its config differs from the reference only in the loss list, but
     the loss acts from the first iteration, so the arms' warm-ups differ and none is shared."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    configs = _two_arms(tmp_path, second="MODEL:\n  LOSSES:\n    NAMES: [IdentityLoss, ModalitySpecificIDLoss, "
-                                         "ModalityLearningLoss, CenterClusterLoss, PartSeparationLoss, TripletLoss]\n")
+    configs = _two_arms(tmp_path, second="MODEL:\n  LOSSES:\n    TRIPLET:\n      ENABLED: True\n")
     opts = tiny_synthvi_opts(str(tmp_path / "data"), "unused", **{"MODEL.MIXER.START_EPOCH": 1})
     opts = opts[: opts.index("OUTPUT_DIR")] + opts[opts.index("OUTPUT_DIR") + 2:]
     monkeypatch.setattr(runs, "train_run", lambda *a: pytest.fail("an arm was trained although it may not share"))

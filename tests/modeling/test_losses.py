@@ -179,3 +179,58 @@ def test_normalised_part_separation_is_the_mean_cosine_and_ignores_strength():
 
 def test_part_separation_loss_without_maps():
     assert PartSeparationLoss(get_cfg())({"part_maps": None}, {}) == {}
+
+
+def test_one_override_adds_removes_or_reweights_a_loss_in_declared_order():
+    from partreid.modeling.losses import build_losses, enabled_loss_names
+
+    cfg = get_cfg()
+    assert enabled_loss_names(cfg) == ["IdentityLoss", "ModalitySpecificIDLoss", "ModalityLearningLoss",
+                                       "CenterClusterLoss", "PartSeparationLoss"]
+    cfg.merge_from_list(["MODEL.LOSSES.TRIPLET.ENABLED", "True", "MODEL.LOSSES.SID.ENABLED", "False",
+                         "MODEL.LOSSES.CC.WEIGHT", "0.25"])
+    losses = build_losses(cfg)
+    assert [type(loss).__name__ for loss in losses] == ["IdentityLoss", "ModalityLearningLoss", "CenterClusterLoss",
+                                                        "PartSeparationLoss", "TripletLoss"]
+    assert [loss.weight for loss in losses] == [1.0, 2.5, 0.25, 0.5, 1.0]
+
+
+def test_enabled_node_without_a_loss_is_an_error_naming_it():
+    from partreid.config.config import CfgNode
+    from partreid.modeling.losses import build_losses
+
+    cfg = get_cfg()
+    cfg.MODEL.LOSSES.ORPHAN = CfgNode({"ENABLED": True, "WEIGHT": 1.0})
+    with pytest.raises(ValueError, match="MODEL.LOSSES.ORPHAN.ENABLED is True, but .* CONFIG_NODE = 'ORPHAN'"):
+        build_losses(cfg)
+    cfg.MODEL.LOSSES.ORPHAN = CfgNode({"WEIGHT": 1.0})
+    with pytest.raises(ValueError, match="MODEL.LOSSES.ORPHAN has no ENABLED key"):
+        build_losses(cfg)
+
+
+class _SilentLoss:
+    """Returns no term: stands for a loss whose inputs never arrive."""
+
+    CONFIG_NODE = "SILENT"
+    REQUIRED_OUTPUTS = ("silent_inputs",)
+
+    def __init__(self, active_with_mixer):
+        self.ACTIVE_WITH_MIXER = active_with_mixer
+
+    def __call__(self, outputs, batch):
+        return {}
+
+
+def test_an_active_loss_that_returns_no_term_is_an_error_naming_it(tiny_cfg, tiny_batch):
+    from partreid.modeling import build_model
+
+    model = build_model(tiny_cfg).train()
+    outputs = model.training_outputs(model.preprocess(tiny_batch["images"]), tiny_batch)
+    model.losses, model.detach_maps_for = [*model.losses, _SilentLoss(False)], [*model.detach_maps_for, False]
+    with pytest.raises(RuntimeError, match=r"Loss _SilentLoss \(MODEL.LOSSES.SILENT.ENABLED True\) returned no term "
+                                           r"although it acts on every batch: .*missing: silent_inputs"):
+        model.losses_from(outputs, tiny_batch)
+    model.losses[-1] = _SilentLoss(True)  # a loss that acts with the mixer may be silent before it acts
+    assert "loss_id" in model.losses_from({**outputs, "mixer_acted": False}, tiny_batch)
+    with pytest.raises(RuntimeError, match="_SilentLoss .* returned no term on a batch the mixer acted on"):
+        model.losses_from({**outputs, "mixer_acted": True}, tiny_batch)

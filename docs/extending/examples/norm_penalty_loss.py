@@ -9,6 +9,8 @@ from partreid.modeling.losses.build import LOSS_REGISTRY, build_losses
 def add_norm_penalty_config(cfg):
     """The loss's keys; a project calls this from its add_config (see new_project.md)."""
     cfg.MODEL.LOSSES.NORM = CN()
+    # Off until a config enables it (MODEL.LOSSES.NORM.ENABLED True).
+    cfg.MODEL.LOSSES.NORM.ENABLED = False
     # Weight of the mean squared L2 norm of the pre-BN person descriptors.
     cfg.MODEL.LOSSES.NORM.WEIGHT = 0.01
 
@@ -18,6 +20,9 @@ class DescriptorNormPenalty:
     """Keeps descriptor norms small; returns {} when the model gives no descriptors, as every
     loss must, so that it can be listed for any meta-architecture. Built by the registry as
     `DescriptorNormPenalty(cfg)` (through from_config), or as `DescriptorNormPenalty(weight=0.01)`."""
+
+    CONFIG_NODE = "NORM"  # its settings, ENABLED and WEIGHT: MODEL.LOSSES.NORM
+    REQUIRED_OUTPUTS = ("descriptors",)  # named by the error if it returns no term where it should act
 
     @configurable
     def __init__(self, *, weight: float = 0.01):
@@ -37,7 +42,7 @@ class DescriptorNormPenalty:
 def demo():
     cfg = get_cfg()
     add_norm_penalty_config(cfg)
-    cfg.MODEL.LOSSES.NAMES = ["DescriptorNormPenalty"]
-    (loss,) = build_losses(cfg)
+    cfg.merge_from_list(["MODEL.LOSSES.NORM.ENABLED", "True"])  # the one override that adds it
+    loss = build_losses(cfg)[-1]  # after the core's losses, in the order the nodes are declared
     assert loss.weight == DescriptorNormPenalty(weight=0.01).weight  # the same loss without a config
     return loss({"descriptors": torch.ones(2, 4)}, {}), loss({}, {})

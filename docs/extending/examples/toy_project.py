@@ -14,20 +14,25 @@ from partreid.modeling.losses.build import LOSS_REGISTRY
 
 def add_config(cfg):
     """Called by setup_cfg before the YAML is merged, so the YAML may set these keys."""
-    cfg.TOY = CN()
-    # Weight of the toy loss (the mean absolute logit, a stand-in for a method's own term).
-    cfg.TOY.WEIGHT = 0.1
+    # The toy loss's node (the mean absolute logit, a stand-in for a method's own term): off until
+    # a config enables it, like every project loss; its terms are summed after the core's.
+    cfg.MODEL.LOSSES.TOY = CN()
+    cfg.MODEL.LOSSES.TOY.ENABLED = False
+    cfg.MODEL.LOSSES.TOY.WEIGHT = 0.1
 
 
 @LOSS_REGISTRY.register()
 class ToyLogitLoss:
+    CONFIG_NODE = "TOY"  # its settings: MODEL.LOSSES.TOY
+    REQUIRED_OUTPUTS = ("logits",)  # it returns no term without them
+
     @configurable
     def __init__(self, *, weight: float = 0.1):
         self.weight = weight
 
     @classmethod
     def from_config(cls, cfg):
-        return config_arguments(cfg, {"weight": "TOY.WEIGHT"})
+        return config_arguments(cfg, {"weight": "MODEL.LOSSES.TOY.WEIGHT"})
 
     def __call__(self, outputs: dict, batch: dict) -> dict:
         if outputs.get("logits") is None:

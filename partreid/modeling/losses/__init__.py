@@ -1,4 +1,4 @@
-from .build import LOSS_REGISTRY, build_losses
+from .build import LOSS_REGISTRY, build_losses, enable_losses, enabled_loss_names
 from .center_cluster import CenterClusterLoss
 from .identity import IdentityLoss
 from .modality_learning import ModalityLearningLoss

@@ -50,5 +50,20 @@ def enabled_loss_names(cfg) -> List[str]:
     return names
 
 
+def enable_losses(cfg, names) -> None:
+    """Switch on exactly the registered losses `names` in an unfrozen `cfg` and every other loss
+    node off (for code that builds a config; YAMLs set MODEL.LOSSES.<node>.ENABLED). Their terms are
+    still summed in the nodes' declared order, whatever the order of `names`."""
+    node_of = {}
+    for name in names:
+        node = getattr(LOSS_REGISTRY.get(name), "CONFIG_NODE", None) if name in LOSS_REGISTRY else None
+        if node not in cfg.MODEL.LOSSES:
+            raise ConfigError(f"Loss '{name}' is no registered loss with a node under MODEL.LOSSES "
+                              f"(nodes: {', '.join(loss_nodes(cfg))}); list the project that adds it in PROJECTS")
+        node_of[name] = node
+    for node in loss_nodes(cfg):
+        cfg.MODEL.LOSSES[node].ENABLED = node in node_of.values()
+
+
 def build_losses(cfg):
     return [LOSS_REGISTRY.get(name)(cfg) for name in enabled_loss_names(cfg)]

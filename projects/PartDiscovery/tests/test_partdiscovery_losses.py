@@ -8,6 +8,7 @@ import torch
 import partdiscovery
 from partdiscovery.part_concentration import PartConcentrationLoss
 from partdiscovery.part_identity import PartIdentityLoss
+from partreid.modeling.losses import enable_losses
 from partreid.modeling.meta_arch.build import build_model
 from partreid.modeling.mixers.base import MixedTargets
 from partreid.utils.testing import tiny_model_cfg
@@ -55,7 +56,7 @@ def test_a_part_baseline_trains_with_the_head_and_losses_and_detached_maps():
     cfg = tiny_model_cfg()
     partdiscovery.add_config(cfg)
     cfg.MODEL.PART_HEAD.NAME = "PartDiscoveryHead"
-    cfg.MODEL.LOSSES.NAMES = ["IdentityLoss", "CenterClusterLoss", "PartIdentityLoss", "PartConcentrationLoss"]
+    enable_losses(cfg, ["IdentityLoss", "CenterClusterLoss", "PartIdentityLoss", "PartConcentrationLoss"])
     cfg.MODEL.LOSSES.DETACH_MAPS = ["CenterClusterLoss"]
     torch.manual_seed(0)
     model = build_model(cfg).train()

@@ -8,7 +8,7 @@ import pytest
 
 import partmix
 from partreid.config import ArgumentError, get_cfg
-from partreid.modeling.losses import LOSS_REGISTRY
+from partreid.modeling.losses import LOSS_REGISTRY, enable_losses
 from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
 from partreid.modeling.mixers import MIXER_REGISTRY
 from partreid.utils.testing import (
@@ -43,11 +43,11 @@ def make_config():
     cfg.SEED = SEED
     cfg.MODEL.PART_HEAD.NUM_PARTS = 3
     cfg.MODEL.MIXER.NAME, cfg.MODEL.MIXER.START_EPOCH, cfg.MODEL.MIXER.PROB = "PartMix", 1, 1.0
-    cfg.MODEL.LOSSES.NAMES = CORE_LOSSES + sorted(LOSSES)
+    enable_losses(cfg, CORE_LOSSES + sorted(LOSSES))
     p = cfg.PARTMIX
     p.NUM_SWAP, p.MIX_GLOBAL, p.INTRA, p.NUM_POS, p.NUM_NEG = 2, "mean_of_parts", False, 1, 5
     p.MINING, p.ANCHOR_CHUNK, p.CONT_FEATURE, p.TEMPERATURE = "similarity", 3, "pre_bn", 0.2
-    p.CONT_WEIGHT, p.AID_WEIGHT = 0.3, 0.25
+    cfg.MODEL.LOSSES.CONT.WEIGHT, cfg.MODEL.LOSSES.AID.WEIGHT = 0.3, 0.25
     p.DIAGNOSTICS_PERIOD, p.DIAGNOSTICS_MODULE = 3, "backbone.layer3"
     return cfg
 

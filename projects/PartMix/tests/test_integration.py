@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from partreid.config.config import setup_cfg
+from partreid.modeling.losses import build_losses, enabled_loss_names
 from partreid.modeling.meta_arch.build import build_model
 from partreid.modeling.part_heads.build import build_part_head
 from partreid.utils.testing import toy_training_batch
@@ -48,7 +49,7 @@ def test_shipped_configs_load(name):
     cfg = setup_cfg(str(CONFIG_DIR / name), freeze=False)
     assert "partmix" in cfg.PROJECTS
     build_part_head(cfg, in_channels=8)  # its keys agree with each other (e.g. one row-prior value per part)
-    partmix_losses = {"PartMixContrastiveLoss", "PartMixAuxIDLoss"} & set(cfg.MODEL.LOSSES.NAMES)
+    partmix_losses = {"PartMixContrastiveLoss", "PartMixAuxIDLoss"} & set(enabled_loss_names(cfg))
     if cfg.MODEL.MIXER.NAME == "PartMix":
         assert len(partmix_losses) == 2
     else:
@@ -62,4 +63,48 @@ def test_sysu_config_resolves_to_the_supplementary_recipe():
     assert (cfg.DATALOADER.NUM_IDENTITIES, cfg.DATALOADER.NUM_INSTANCES) == (16, 8)
     assert (cfg.SOLVER.OPTIMIZER, cfg.SOLVER.BASE_LR, cfg.SOLVER.WEIGHT_DECAY) == ("Adam", 3.5e-4, 5e-4)
     assert cfg.SOLVER.MAX_EPOCHS == 120 and list(cfg.SOLVER.STEPS) == [80, 120]
-    assert (cfg.PARTMIX.NUM_POS, cfg.PARTMIX.NUM_NEG, cfg.PARTMIX.CONT_WEIGHT, cfg.PARTMIX.AID_WEIGHT) == (2, 20, 0.5, 0.5)
+    assert (cfg.PARTMIX.NUM_POS, cfg.PARTMIX.NUM_NEG, cfg.MODEL.LOSSES.CONT.WEIGHT, cfg.MODEL.LOSSES.AID.WEIGHT) == (2, 20, 0.5, 0.5)
+
+
+# The losses every shipped PartMix YAML built when MODEL.LOSSES.NAMES listed them and PARTMIX held
+# the weights (VERSION 3): class, weight, in the order the trainer sums their terms.
+_CORE = [("IdentityLoss", 1.0), ("ModalitySpecificIDLoss", 1.0), ("ModalityLearningLoss", 2.5),
+         ("CenterClusterLoss", 1.0), ("PartSeparationLoss", 0.5)]
+_SYNTHVI_CORE = [("IdentityLoss", 1.0), ("ModalitySpecificIDLoss", 0.5), ("ModalityLearningLoss", 2.5),
+                 ("CenterClusterLoss", 1.0), ("PartSeparationLoss", 0.5)]
+_PARTMIX = [("PartMixContrastiveLoss", 0.5), ("PartMixAuxIDLoss", 0.5)]
+_DISCOVERY = [("PartIdentityLoss", 1.0), ("PartConcentrationLoss", 2.0)]
+SHIPPED_LOSSES = {
+    **dict.fromkeys(["Base-PartMix.yaml", "llcm_partmix.yaml", "regdb_partmix.yaml", "sysu_partmix.yaml",
+                     "sysu_partmix_140ep.yaml"], _CORE + _PARTMIX),
+    "sysu_baseline.yaml": _CORE,
+    **dict.fromkeys(["Base-SynthVI.yaml", "synthvi_partmix.yaml", "synthvi_partmix_quick.yaml",
+                     "synthvi_partmix_random.yaml"], _SYNTHVI_CORE + _PARTMIX + _DISCOVERY),
+    **dict.fromkeys(["synthvi_baseline.yaml", "synthvi_baseline_pinned_maps.yaml", "synthvi_cutmix.yaml",
+                     "synthvi_manifold_mixup.yaml", "synthvi_mixup.yaml"], _SYNTHVI_CORE + _DISCOVERY),
+    "synthvi_partmix_mpanet_head.yaml": _SYNTHVI_CORE + _PARTMIX,
+}
+
+
+def test_every_shipped_config_builds_the_same_losses_in_the_same_order():
+    shipped = sorted(CONFIG_DIR.glob("*.yaml"))
+    assert sorted(path.name for path in shipped) == sorted(SHIPPED_LOSSES)
+    for path in shipped:
+        built = [(type(loss).__name__, loss.weight) for loss in build_losses(setup_cfg(str(path)))]
+        assert built == SHIPPED_LOSSES[path.name], path.name
+
+
+def test_version_3_partmix_config_keeps_its_losses_and_weights(tmp_path):
+    """VERSION 4 moved PARTMIX.CONT_WEIGHT / AID_WEIGHT to MODEL.LOSSES.CONT / AID.WEIGHT (PartMix's
+    own upgrade step) and the list MODEL.LOSSES.NAMES to ENABLED switches (the core's)."""
+    old = tmp_path / "old.yaml"
+    old.write_text(f"_BASE_: {CONFIG_DIR / 'Base-SynthVI.yaml'}\nPARTMIX:\n  CONT_WEIGHT: 0.3\n  AID_WEIGHT: 0.2\n"
+                   "MODEL:\n  LOSSES:\n    NAMES: [IdentityLoss, PartMixContrastiveLoss, PartMixAuxIDLoss, "
+                   "PartConcentrationLoss]\n")
+    built = [(type(loss).__name__, loss.weight) for loss in build_losses(setup_cfg(str(old)))]
+    assert built == [("IdentityLoss", 1.0), ("PartMixContrastiveLoss", 0.3), ("PartMixAuxIDLoss", 0.2),
+                     ("PartConcentrationLoss", 2.0)]
+    weights_only = tmp_path / "weights_only.yaml"  # no VERSION and no NAMES: still recognised as old
+    weights_only.write_text(f"_BASE_: {CONFIG_DIR / 'Base-PartMix.yaml'}\nPARTMIX:\n  CONT_WEIGHT: 0.7\n")
+    cfg = setup_cfg(str(weights_only))
+    assert cfg.MODEL.LOSSES.CONT.WEIGHT == 0.7 and "CONT_WEIGHT" not in cfg.PARTMIX

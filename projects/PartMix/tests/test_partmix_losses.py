@@ -15,8 +15,8 @@ def _cfg(temperature=0.5, cont_weight=0.5, aid_weight=0.25, cont_feature="pre_bn
     add_partmix_config(cfg)
     cfg.PARTMIX.CONT_FEATURE = cont_feature
     cfg.PARTMIX.TEMPERATURE = temperature
-    cfg.PARTMIX.CONT_WEIGHT = cont_weight
-    cfg.PARTMIX.AID_WEIGHT = aid_weight
+    cfg.MODEL.LOSSES.CONT.WEIGHT = cont_weight
+    cfg.MODEL.LOSSES.AID.WEIGHT = aid_weight
     return cfg
 
 
