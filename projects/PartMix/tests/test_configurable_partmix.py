@@ -26,7 +26,7 @@ from partmix.mixer import PartMix
 
 SEED = 7
 CORE_LOSSES = ["IdentityLoss", "PartSeparationLoss", "TripletLoss"]
-# What make_config sets, as keyword arguments: values away from the defaults wherever there is a
+# What make_config sets, as keyword arguments (the losses in the order their terms are summed): values away from the defaults wherever there is a
 # choice, so that a from_config that forgets a key cannot pass.
 LOSSES = {
     "PartMixContrastiveLoss": (PartMixContrastiveLoss, dict(weight=0.3, temperature=0.2, cont_feature="pre_bn")),
@@ -43,7 +43,7 @@ def make_config():
     cfg.SEED = SEED
     cfg.MODEL.PART_HEAD.NUM_PARTS = 3
     cfg.MODEL.MIXER.NAME, cfg.MODEL.MIXER.START_EPOCH, cfg.MODEL.MIXER.PROB = "PartMix", 1, 1.0
-    enable_losses(cfg, CORE_LOSSES + sorted(LOSSES))
+    enable_losses(cfg, CORE_LOSSES + list(LOSSES))
     p = cfg.PARTMIX
     p.NUM_SWAP, p.MIX_GLOBAL, p.INTRA, p.NUM_POS, p.NUM_NEG = 2, "mean_of_parts", False, 1, 5
     p.MINING, p.ANCHOR_CHUNK, p.CONT_FEATURE, p.TEMPERATURE = "similarity", 3, "pre_bn", 0.2
@@ -64,7 +64,7 @@ def baseline_from_arguments(cfg):
     core's tests) and PartMix's own given as keywords, built in from_config's order."""
     arguments = dict(PartBaseline.from_config(cfg))
     arguments["mixer"] = PartMix(**PARTMIX)
-    arguments["losses"] = arguments["losses"][:len(CORE_LOSSES)] + [LOSSES[n][0](**LOSSES[n][1]) for n in sorted(LOSSES)]
+    arguments["losses"] = arguments["losses"][:len(CORE_LOSSES)] + [cls(**kwargs) for cls, kwargs in LOSSES.values()]
     return PartMixBaseline(**arguments, **DIAGNOSTICS)
 
 
@@ -129,5 +129,5 @@ def test_keyword_defaults_are_the_config_defaults():
 def test_argument_errors_name_the_argument_or_its_config_key():
     with pytest.raises(ArgumentError, match=r"^inter and intra are both False"):
         PartMix(inter=False, intra=False)
-    with pytest.raises(KeyError, match="no key PARTMIX .*PROJECTS"):
+    with pytest.raises(KeyError, match="no key MODEL.LOSSES.AID .*PROJECTS"):
         PartMixAuxIDLoss(get_cfg())
