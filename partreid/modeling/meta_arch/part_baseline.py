@@ -379,9 +379,12 @@ def _check_inactive(loss, outputs: dict) -> None:
     needed = getattr(loss, "REQUIRED_OUTPUTS", ())
     missing = [key for key in needed if outputs.get(key) is None]
     when = "on a batch the mixer acted on" if with_mixer else "although it acts on every batch"
+    if missing:
+        why = f"these are missing: {', '.join(missing)}"
+    else:
+        why = "all are present, so it declined the batch for a reason of its own (see its docstring)"
     raise RuntimeError(
         f"Loss {name} (MODEL.LOSSES.{node}.ENABLED True) returned no term {when}: it needs the model's outputs "
-        f"{', '.join(needed) or '(not declared in REQUIRED_OUTPUTS)'}, and "
-        f"{'these are missing: ' + ', '.join(missing) if missing else 'none is missing'}. Turn it off "
+        f"{', '.join(needed) or '(not declared in REQUIRED_OUTPUTS)'}, and {why}. Turn it off "
         f"(MODEL.LOSSES.{node}.ENABLED False) or use a model or mixer that writes them."
     )
