@@ -69,7 +69,7 @@ def test_every_arm_may_share_the_baselines_warmup(tmp_path, monkeypatch):
     tool = _tool()
     opts = tool.REGIME + tool.SPLITS["test"] + tiny_synthvi_opts(str(tmp_path / "data"), "unused", **{
         "SOLVER.MAX_EPOCHS": 12, "SOLVER.STEPS": "[9]", "MODEL.MIXER.START_EPOCH": 6, "SOLVER.CHECKPOINT_PERIOD": 6,
-        "TEST.EVAL_PERIOD": 0, "PARTMIX.NUM_NEG": 2})
+        "TEST.EVAL_PERIOD": 0, "PARTMIX.NUM_NEG": 2, **EQUAL_BANDS})
     opts = opts[: opts.index("OUTPUT_DIR")] + opts[opts.index("OUTPUT_DIR") + 2:]
 
     def probe(arm):
