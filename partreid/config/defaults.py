@@ -116,8 +116,8 @@ _C.MODEL.CLASSIFIER.MEAN_RATE_DECAY = 0.0
 # these, then each project's, in the order of PROJECTS. MODEL.LOSSES.TRIPLET.ENABLED True adds one.
 _C.MODEL.LOSSES = CN()
 # Losses (registered class names of enabled losses) that see the part maps as constants: their
-# gradient still trains the backbone, the classifiers and the BN-neck, but does not move the maps (neither the part head's
-# detector nor the features the maps are computed from). Their outputs have the same values; only
+# gradient still trains the backbone, the classifiers and the BN-neck, but does not move the maps
+# (neither the part head's detector nor the features the maps are computed from). Their outputs have the same values; only
 # where the gradient flows changes. Needs a part head with a pool(maps, features) method
 # (PartDetector). Empty (MPANet): every loss moves the maps. Losses that pull the maps off the
 # person onto the background belong here.

@@ -185,7 +185,8 @@ class SimpleTrainer(TrainerBase):
         with ctx:
             loss_dict = self.model(batch)
         if not loss_dict:
-            raise RuntimeError("The model returned no loss terms; enable at least one loss (MODEL.LOSSES.<node>.ENABLED True).")
+            raise RuntimeError("The model returned no loss terms; enable at least one loss "
+                               "(MODEL.LOSSES.<node>.ENABLED True).")
         losses = sum(loss_dict.values())
         self._unchecked.append((self.iter, losses.detach(), {k: v.detach() for k, v in loss_dict.items()}))
 

@@ -76,7 +76,8 @@ def test_version_2_persistent_workers_is_dropped(tmp_path):
     itself); an old run's config.yaml that sets it still loads."""
     f = write(tmp_path / "v2.yaml", "VERSION: 2\nDATALOADER:\n  PERSISTENT_WORKERS: True\n  NUM_WORKERS: 3\n")
     cfg = setup_cfg(f)
-    assert cfg.VERSION == CURRENT_VERSION and cfg.DATALOADER.NUM_WORKERS == 3 and "PERSISTENT_WORKERS" not in cfg.DATALOADER
+    assert cfg.VERSION == CURRENT_VERSION and cfg.DATALOADER.NUM_WORKERS == 3
+    assert "PERSISTENT_WORKERS" not in cfg.DATALOADER
 
 
 def test_odd_override_list():

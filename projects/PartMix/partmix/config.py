@@ -6,8 +6,9 @@ _MOVED_WEIGHTS = {"CONT_WEIGHT": "CONT", "AID_WEIGHT": "AID"}
 
 
 def add_partmix_config(cfg):
-    """Add the PARTMIX node and the nodes of the two losses (MODEL.LOSSES.CONT, MODEL.LOSSES.AID). Every choice the specification leaves open is a key here, so that
-    a variant of the method is a YAML override rather than a code change."""
+    """Add the PARTMIX node and the nodes of the two losses (MODEL.LOSSES.CONT, MODEL.LOSSES.AID).
+    Every choice the specification leaves open is a key here, so that a variant of the method is a
+    YAML override rather than a code change."""
     _P = cfg.PARTMIX = CN()
     # Parts swapped per candidate. 1: candidate (i, j, m) is d_i with part slot m taken from j.
     # s > 1: candidate (i, j, m) swaps part m plus s-1 other parts drawn at random (per candidate).
