@@ -14,6 +14,7 @@ from partreid.modeling.losses import (
     TripletLoss,
 )
 from partreid.modeling.mixers.base import MixedTargets
+from partreid.utils.errors import UserError
 
 LN3 = math.log(3.0)
 
@@ -227,10 +228,10 @@ def test_an_active_loss_that_returns_no_term_is_an_error_naming_it(tiny_cfg, tin
     model = build_model(tiny_cfg).train()
     outputs = model.training_outputs(model.preprocess(tiny_batch["images"]), tiny_batch)
     model.losses, model.detach_maps_for = [*model.losses, _SilentLoss(False)], [*model.detach_maps_for, False]
-    with pytest.raises(RuntimeError, match=r"Loss _SilentLoss \(MODEL.LOSSES.SILENT.ENABLED True\) returned no term "
+    with pytest.raises(UserError, match=r"Loss _SilentLoss \(MODEL.LOSSES.SILENT.ENABLED True\) returned no term "
                                            r"although it acts on every batch: .*missing: silent_inputs"):
         model.losses_from(outputs, tiny_batch)
     model.losses[-1] = _SilentLoss(True)  # a loss that acts with the mixer may be silent before it acts
     assert "loss_id" in model.losses_from({**outputs, "mixer_acted": False}, tiny_batch)
-    with pytest.raises(RuntimeError, match="_SilentLoss .* returned no term on a batch the mixer acted on"):
+    with pytest.raises(UserError, match="_SilentLoss .* returned no term on a batch the mixer acted on"):
         model.losses_from({**outputs, "mixer_acted": True}, tiny_batch)

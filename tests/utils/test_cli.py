@@ -61,7 +61,7 @@ def test_setup_mistakes_of_components_are_user_errors():
 
     assert isinstance(ArgumentError("{x} must be >= 1"), UserError)
     with pytest.raises(UserError, match="No object named 'NoSuchLoss'"):
-        get_registered(LOSS_REGISTRY, "NoSuchLoss", "MODEL.LOSSES.NAMES")
+        get_registered(LOSS_REGISTRY, "NoSuchLoss", "MODEL.LOSSES.DETACH_MAPS")
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):

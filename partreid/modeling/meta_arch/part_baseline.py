@@ -6,11 +6,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...config.configurable import ArgumentError, config_arguments, configurable
+from ...utils.errors import ConfigError
 from ...utils.events import get_event_storage, has_event_storage
 from ...utils.precision import full_precision
 from ..backbone import build_backbone
-from ..losses import build_losses
-from ..losses.build import enabled_loss_names
+from ..losses import build_losses, enabled_loss_names
 from ..mixers import Mixer, NoMix, build_mixer
 from ..part_heads import build_part_head
 from .build import META_ARCH_REGISTRY
@@ -371,7 +371,8 @@ def _hidden_mix_hook(mixer, batch: dict, captured: dict):
 
 
 def _check_inactive(loss, outputs: dict) -> None:
-    """Raise when `loss` returned no term although it should act on this batch."""
+    """Raise when `loss` returned no term although it should act on this batch: a config mistake
+    (a loss enabled for a model or mixer that never gives it its inputs), named as such."""
     with_mixer = getattr(loss, "ACTIVE_WITH_MIXER", False)
     if with_mixer and not outputs.get("mixer_acted", False):
         return
@@ -383,7 +384,7 @@ def _check_inactive(loss, outputs: dict) -> None:
         why = f"these are missing: {', '.join(missing)}"
     else:
         why = "all are present, so it declined the batch for a reason of its own (see its docstring)"
-    raise RuntimeError(
+    raise ConfigError(
         f"Loss {name} (MODEL.LOSSES.{node}.ENABLED True) returned no term {when}: it needs the model's outputs "
         f"{', '.join(needed) or '(not declared in REQUIRED_OUTPUTS)'}, and {why}. Turn it off "
         f"(MODEL.LOSSES.{node}.ENABLED False) or use a model or mixer that writes them."
