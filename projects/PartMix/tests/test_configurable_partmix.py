@@ -11,6 +11,7 @@ from partreid.config import ArgumentError, get_cfg
 from partreid.modeling.losses import LOSS_REGISTRY, enable_losses
 from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
 from partreid.modeling.mixers import MIXER_REGISTRY
+from partreid.utils.errors import UserError
 from partreid.utils.testing import (
     assert_same,
     assert_same_attributes,
@@ -131,3 +132,15 @@ def test_argument_errors_name_the_argument_or_its_config_key():
         PartMix(inter=False, intra=False)
     with pytest.raises(KeyError, match="no key MODEL.LOSSES.AID .*PROJECTS"):
         PartMixAuxIDLoss(get_cfg())
+
+
+def test_partmix_losses_with_another_mixer_are_an_error_naming_them():
+    """Enabled PartMix losses under a mixer that mines nothing: silent before the mixer starts,
+    an error at the first step it acts on, naming the loss and the outputs it lacks."""
+    cfg = make_config()
+    cfg.MODEL.MIXER.NAME = "MixUp"
+    model = seeded(lambda: PartBaseline(cfg)).train()
+    assert "loss_cont" not in model(toy_training_batch(epoch=0, iteration=0))  # before MODEL.MIXER.START_EPOCH
+    with pytest.raises(UserError, match=r"Loss PartMixContrastiveLoss \(MODEL.LOSSES.CONT.ENABLED True\) returned no "
+                                        r"term on a batch the mixer acted on: .*missing: partmix_positives"):
+        model(toy_training_batch(epoch=1, iteration=4))
