@@ -5,7 +5,7 @@ Each registered loss class names its node under MODEL.LOSSES in a `CONFIG_NODE` 
 so adding, removing or re-weighting a loss is one override (MODEL.LOSSES.TRIPLET.ENABLED True).
 The model's losses are the enabled nodes in the order they are declared: the core's, in
 partreid/config/defaults.py, then each project's, in the order of the config's PROJECTS. The
-trainer sums the terms in that order, so the order is fixed by the config, never by a YAML.
+trainer sums the terms in that order, so the declarations fix it and a YAML cannot change it.
 """
 from typing import List
 
