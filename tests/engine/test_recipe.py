@@ -44,23 +44,11 @@ def test_sources_come_from_comments_and_children_override_their_base(tmp_path):
 
 @pytest.fixture
 def sysu_root(tmp_path, monkeypatch):
-    """16 training identities (12 train + 4 val) with 4 images in each of the 6 cameras: 8 infrared
-    and 16 visible each, so MPANet's sampler makes exactly 2 blocks of 4 + 4 per identity and every
-    pass is 2 batches of all 16 identities, whatever the seed. 2 test identities."""
+    """A SYSU-MM01 tree whose sampler passes are known (vi_reid_trees.write_sysu_recipe_tree)."""
     monkeypatch.syspath_prepend(TREES)
-    from vi_reid_trees import write_ids, write_image
+    from vi_reid_trees import write_sysu_recipe_tree
 
-    root = tmp_path / "SYSU-MM01"
-    seed = 0
-    for pid in range(1, 19):
-        for cam in range(1, 7):
-            for n in range(1, (4 if pid <= 16 else 2) + 1):
-                seed += 1
-                write_image(str(root / f"cam{cam}" / f"{pid:04d}" / f"{n:04d}.jpg"), seed, gray=cam in (3, 6))
-    write_ids(str(root / "exp" / "train_id.txt"), range(1, 13))
-    write_ids(str(root / "exp" / "val_id.txt"), range(13, 17))
-    write_ids(str(root / "exp" / "test_id.txt"), (17, 18))
-    return str(tmp_path)
+    return write_sysu_recipe_tree(str(tmp_path))
 
 
 # item: (what the value must say, what the source must say); derived by hand from the tree above

@@ -14,18 +14,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 @pytest.fixture
 def sysu_root(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "tests" / "data"))
-    from vi_reid_trees import write_ids, write_image
+    from vi_reid_trees import write_sysu_recipe_tree
 
-    root, seed = tmp_path / "SYSU-MM01", 0
-    for pid in range(1, 19):
-        for cam in range(1, 7):
-            for n in range(1, (4 if pid <= 16 else 2) + 1):
-                seed += 1
-                write_image(str(root / f"cam{cam}" / f"{pid:04d}" / f"{n:04d}.jpg"), seed, gray=cam in (3, 6))
-    write_ids(str(root / "exp" / "train_id.txt"), range(1, 13))
-    write_ids(str(root / "exp" / "val_id.txt"), range(13, 17))
-    write_ids(str(root / "exp" / "test_id.txt"), (17, 18))
-    return str(tmp_path)
+    return write_sysu_recipe_tree(str(tmp_path))
 
 
 def card_of(config, opts):
