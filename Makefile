@@ -13,7 +13,7 @@ install:
 	@$(PYTHON) -c "import torch, torchvision" 2>/dev/null || $(PYTHON) -m pip install torch==2.14.1 torchvision==0.29.1
 	$(PYTHON) -m pip install -q -c constraints.txt -e ".[dev]" -e projects/PartMix -e projects/PartDiscovery
 
-# The main job: train PartMix on SynthVI (generated on first use) for 500 iterations and print
+# The main job: train PartMix on SynthVI (generated on first use) for 250 iterations and print
 # Rank-1 / mAP; CONFIG=projects/PartMix/configs/synthvi_partmix.yaml trains the longer run.
 demo: install
 	$(PYTHON) tools/train_net.py --config-file $(CONFIG)

@@ -16,8 +16,7 @@ from tabulate import tabulate
 from bench_train import arm_name, hardware_line, parse_args, replace_section, synthetic_batch, time_training
 from partreid.config import setup_cfg
 from partreid.data import build_dataset
-from partreid.modeling.meta_arch.build import resolve_device
-from partreid.utils.env import configure_determinism
+from partreid.utils.env import configure_determinism, resolve_device
 
 
 def main(argv=None):

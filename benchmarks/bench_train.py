@@ -37,9 +37,9 @@ from partreid.data import build_dataset, build_test_loader, build_train_loader
 from partreid.data.shutdown import close_loader_iterator
 from partreid.engine.hooks import HookBase
 from partreid.engine.train_loop import SimpleTrainer, amp_settings
-from partreid.modeling.meta_arch.build import build_model, resolve_device
+from partreid.modeling.meta_arch.build import build_model
 from partreid.solver import build_optimizer
-from partreid.utils.env import seed_all_rng
+from partreid.utils.env import resolve_device, seed_all_rng
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -202,7 +202,8 @@ _C.INPUT.RANDOM_ERASING.ATTEMPTS = 100
 _C.INPUT.RANDOM_ERASING.FILL = "noise"
 # Image decoder: "opencv" (faster) or "pil".
 _C.INPUT.DECODER = "opencv"
-# Keep decoded, resized training images in memory (small datasets only).
+# Keep the decoded, resized training images in host memory, read once (in NUM_WORKERS threads) and
+# shared by the loader's workers: N x H x W x 3 bytes (SYSU-MM01 at 384x128: 5.0 GB).
 _C.INPUT.CACHE_IMAGES = False
 
 # -----------------------------------------------------------------------------
@@ -251,6 +252,11 @@ _C.DATALOADER.ITERS_PER_EPOCH = 0
 _C.DATALOADER.PASS_EPOCH = "pass"
 _C.DATALOADER.NUM_WORKERS = 4
 _C.DATALOADER.PIN_MEMORY = True
+# Keep the decoded, resized training images on the model's device and crop, flip and erase them
+# there (partreid/data/device_cache.py): the same batches as the CPU loader, bit for bit, with no
+# worker processes; the host only draws each sample's random choices. Needs N x H x W x 3 bytes of
+# device memory (SYSU-MM01 at 384x128: 5.0 GB). NUM_WORKERS threads decode the images once.
+_C.DATALOADER.DEVICE_CACHE = False
 
 # -----------------------------------------------------------------------------
 # Solver

@@ -1,17 +1,24 @@
 """Owns the DATASET and SAMPLER registries and builds the train / test data loaders."""
+import logging
 import math
 from collections import Counter
 from typing import List, Sequence
 
+import numpy as np
 import torch
 from fvcore.common.registry import Registry
 from torch.utils.data import DataLoader
 
 from ..utils import comm
+from ..utils.env import resolve_device
 from ..utils.registry import get_registered
 from .common import ReidImageDataset, collate_batch
 from .datasets.base import INFRARED, VISIBLE, ReidItem
+from .device_cache import DeviceTrainLoader
+from .image_cache import kept_with, read_resized_images
 from .transforms import TrainAugmentation
+
+logger = logging.getLogger(__name__)
 
 DATASET_REGISTRY = Registry("DATASET")
 DATASET_REGISTRY.__doc__ = """
@@ -89,25 +96,56 @@ def _loader_options(cfg) -> dict:
     }
 
 
-def build_train_loader(cfg, dataset=None, start_iter: int = 0) -> DataLoader:
+def build_train_loader(cfg, dataset=None, start_iter: int = 0):
     """An endless loader of training batches (see `collate_batch`), P*K/world_size images per
     rank, starting at iteration `start_iter`. Batch contents and augmentations are a function
     of (SEED, iteration) only, so a resumed run continues the uninterrupted stream exactly,
-    whatever DATALOADER.NUM_WORKERS is."""
+    whatever DATALOADER.NUM_WORKERS is. With DATALOADER.DEVICE_CACHE the images live on the
+    model's device and are augmented there (partreid.data.device_cache), giving the same batches."""
     if dataset is None:
         dataset = build_dataset(cfg, cfg.DATASETS.TRAIN)
     sampler = build_sampler(cfg, dataset.train, iters_per_epoch(cfg, dataset), start_iter)
+    augmentation = TrainAugmentation.from_config(cfg)
+    if cfg.DATALOADER.DEVICE_CACHE:
+        return DeviceTrainLoader(_device_images(cfg, dataset), dataset.train, sampler, augmentation)
+    cached = _host_images(cfg, dataset) if cfg.INPUT.CACHE_IMAGES else None
     images = ReidImageDataset(
         dataset.train,
         cfg.INPUT.SIZE_TRAIN,
         decoder=cfg.INPUT.DECODER,
-        augmentation=TrainAugmentation.from_config(cfg),
-        cache=cfg.INPUT.CACHE_IMAGES,
+        augmentation=augmentation,
         resize_backend=cfg.INPUT.RESIZE_BACKEND,
+        cached_images=cached,
     )
     # No persistent_workers: the sampler is endless, so the workers never see an epoch end; the
     # trainer shuts them down itself when training stops (partreid.data.shutdown).
     return DataLoader(images, batch_sampler=sampler, **_loader_options(cfg))
+
+
+def _decode_key(cfg) -> tuple:
+    return tuple(cfg.INPUT.SIZE_TRAIN), cfg.INPUT.DECODER, cfg.INPUT.RESIZE_BACKEND
+
+
+def _host_images(cfg, dataset) -> np.ndarray:
+    """INPUT.CACHE_IMAGES: the training images at SIZE_TRAIN in host memory, read once per dataset."""
+    return kept_with(dataset, ("host", *_decode_key(cfg)), lambda: read_resized_images(
+        dataset.train, cfg.INPUT.SIZE_TRAIN, cfg.INPUT.DECODER, cfg.INPUT.RESIZE_BACKEND,
+        num_threads=max(1, cfg.DATALOADER.NUM_WORKERS)))
+
+
+def _device_images(cfg, dataset) -> torch.Tensor:
+    """DATALOADER.DEVICE_CACHE: the training images at SIZE_TRAIN as one (N, H, W, 3) uint8 tensor
+    on the model's device, read once per dataset; the host copy is dropped once uploaded."""
+    device = resolve_device(cfg)
+
+    def upload() -> torch.Tensor:
+        host = read_resized_images(dataset.train, cfg.INPUT.SIZE_TRAIN, cfg.INPUT.DECODER,
+                                   cfg.INPUT.RESIZE_BACKEND, num_threads=max(1, cfg.DATALOADER.NUM_WORKERS))
+        logger.info(f"DATALOADER.DEVICE_CACHE: {host.shape[0]} training images, {host.nbytes / 1e9:.2f} GB "
+                    f"on {device}")
+        return torch.from_numpy(host).to(device)
+
+    return kept_with(dataset, ("device", str(device), *_decode_key(cfg)), upload)
 
 
 def build_test_loader(cfg, dataset) -> DataLoader:

@@ -1,5 +1,4 @@
 """The torch Dataset that turns ReidItems into image tensors, and the batch collation."""
-import logging
 from typing import List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
@@ -7,9 +6,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .datasets.base import ReidItem
+from .image_cache import read_resized_images
 from .transforms import TrainAugmentation, read_image, resize, to_chw_tensor
-
-logger = logging.getLogger(__name__)
 
 
 class SampleKey(NamedTuple):
@@ -26,7 +24,8 @@ class ReidImageDataset(Dataset):
     Training datasets are indexed by SampleKey (the augmentation draws from
     `numpy.random.default_rng(key.seed)`); test datasets by a plain index. With `cache` the
     decoded, resized images are read once, up front, into one uint8 array, which forked
-    loader workers share instead of each filling a copy of their own."""
+    loader workers share instead of each filling a copy of their own; `cached_images` hands in
+    such an array read before (partreid.data.image_cache), one row per item."""
 
     def __init__(
         self,
@@ -36,6 +35,7 @@ class ReidImageDataset(Dataset):
         augmentation: Optional[TrainAugmentation] = None,
         cache: bool = False,
         resize_backend: str = "opencv",
+        cached_images: Optional[np.ndarray] = None,
     ):
         if len(size_hw) != 2 or min(size_hw) <= 0:
             raise ValueError(f"INPUT.SIZE_TRAIN/SIZE_TEST must be [height, width] > 0, got {list(size_hw)}")
@@ -44,14 +44,12 @@ class ReidImageDataset(Dataset):
         self.decoder = decoder
         self.resize_backend = resize_backend
         self.augmentation = augmentation
-        self.cache = self._read_all() if cache else None
-
-    def _read_all(self) -> np.ndarray:
-        logger.info("Caching %d images at %dx%d in memory", len(self.items), *self.size_hw)
-        cache = np.empty((len(self.items), *self.size_hw, 3), dtype=np.uint8)
-        for i in range(len(self.items)):
-            cache[i] = self._load(i)
-        return cache
+        if cached_images is not None and cached_images.shape != (len(self.items), *self.size_hw, 3):
+            raise ValueError(f"cached_images has shape {tuple(cached_images.shape)}; expected "
+                             f"{(len(self.items), *self.size_hw, 3)} (one resized image per item)")
+        if cached_images is None and cache:
+            cached_images = read_resized_images(self.items, self.size_hw, decoder, resize_backend)
+        self.cache = cached_images
 
     def _load(self, index: int) -> np.ndarray:
         return resize(read_image(self.items[index].path, self.decoder), self.size_hw, self.resize_backend)

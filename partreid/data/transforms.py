@@ -8,7 +8,7 @@ depend on which worker runs it, nor on whether the run was resumed.
 """
 import io
 import math
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -82,19 +82,18 @@ def to_chw_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
-def random_erase(
-    image: torch.Tensor,
+def draw_erase_box(
     rng: np.random.Generator,
+    height: int,
+    width: int,
     area_range: Tuple[float, float],
     aspect_range: Tuple[float, float],
     attempts: int = 100,
-    fill: Optional[Sequence[int]] = None,
-) -> torch.Tensor:
-    """Random erasing (Zhong et al., AAAI 2020) in place on a uint8 (3, H, W) tensor: a
-    rectangle of `area_range` of the image area and aspect ratio (height / width) log-uniform
-    in `aspect_range`, drawn up to `attempts` times until it fits inside the image, is filled
-    with uniform random values, or with the per-channel value `fill` when given."""
-    _, height, width = image.shape
+) -> Optional[Tuple[int, int, int, int]]:
+    """The rectangle (top, left, h, w) of random erasing (Zhong et al., AAAI 2020): an area of
+    `area_range` of the image and an aspect ratio (height / width) log-uniform in
+    `aspect_range`, drawn up to `attempts` times until it fits inside the image; None when no
+    draw fits."""
     log_aspects = (math.log(aspect_range[0]), math.log(aspect_range[1]))
     for _ in range(attempts):
         area = rng.uniform(*area_range) * height * width
@@ -104,13 +103,47 @@ def random_erase(
         if 0 < h < height and 0 < w < width:
             top = int(rng.integers(0, height - h + 1))
             left = int(rng.integers(0, width - w + 1))
-            if fill is None:
-                values = torch.from_numpy(rng.integers(0, 256, size=(image.shape[0], h, w), dtype=np.uint8))
-            else:
-                values = torch.tensor(list(fill), dtype=torch.uint8).view(-1, 1, 1)
-            image[:, top : top + h, left : left + w] = values
-            break
+            return top, left, h, w
+    return None
+
+
+def draw_erase_noise(rng: np.random.Generator, box: Tuple[int, int, int, int], channels: int = 3) -> np.ndarray:
+    """The uniform uint8 values (channels, h, w) that fill an erased `box`, drawn after it."""
+    return rng.integers(0, 256, size=(channels, box[2], box[3]), dtype=np.uint8)
+
+
+def random_erase(
+    image: torch.Tensor,
+    rng: np.random.Generator,
+    area_range: Tuple[float, float],
+    aspect_range: Tuple[float, float],
+    attempts: int = 100,
+    fill: Optional[Sequence[int]] = None,
+) -> torch.Tensor:
+    """Random erasing in place on a uint8 (3, H, W) tensor: the rectangle of `draw_erase_box`
+    is filled with uniform random values, or with the per-channel value `fill` when given."""
+    box = draw_erase_box(rng, image.shape[1], image.shape[2], area_range, aspect_range, attempts)
+    if box is not None:
+        top, left, h, w = box
+        if fill is None:
+            values = torch.from_numpy(draw_erase_noise(rng, box, image.shape[0]))
+        else:
+            values = torch.tensor(list(fill), dtype=torch.uint8).view(-1, 1, 1)
+        image[:, top : top + h, left : left + w] = values
     return image
+
+
+class AugmentationDraw(NamedTuple):
+    """Every random choice of one sample's TrainAugmentation, in the order they are drawn: the
+    crop's offset into the padded image (0..2*padding), the flip, the erased rectangle (top,
+    left, h, w) or None, and its noise (3, h, w) when the fill is noise. The CPU path and the
+    device path (partreid.data.device_cache) apply the same draws, so both give the same image."""
+
+    top: int
+    left: int
+    flip: bool
+    erase_box: Optional[Tuple[int, int, int, int]]
+    erase_noise: Optional[np.ndarray]
 
 
 class TrainAugmentation:
@@ -180,16 +213,38 @@ class TrainAugmentation:
             erasing_fill=[int(round(v)) for v in cfg.MODEL.PIXEL_MEAN] if erasing.FILL == "pixel_mean" else None,
         )
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> AugmentationDraw:
+        """The random choices for one (height, width) image, drawn from `rng` in a fixed order:
+        crop offset (top, then left; only with padding), flip, erasing, the erased box, its noise."""
+        top = left = self.padding
+        if self.padding:
+            top, left = (int(v) for v in rng.integers(0, 2 * self.padding + 1, size=2))
+        flip = bool(rng.random() < self.flip_prob)
+        box = noise = None
+        if rng.random() < self.erasing_prob:
+            box = draw_erase_box(rng, height, width, self.erasing_area, self.erasing_aspect, self.erasing_attempts)
+            if box is not None and self.erasing_fill is None:
+                noise = draw_erase_noise(rng, box)
+        return AugmentationDraw(top, left, flip, box, noise)
+
+    def apply(self, image: np.ndarray, draw: AugmentationDraw) -> torch.Tensor:
+        """Pad, crop at `draw`'s offset, flip and erase an (H, W, 3) uint8 image."""
         height, width = image.shape[:2]
         if self.padding:
             pad = self.padding
             padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), constant_values=self.padding_fill)
-            top, left = (int(v) for v in rng.integers(0, 2 * pad + 1, size=2))
-            image = padded[top : top + height, left : left + width]
-        if rng.random() < self.flip_prob:
+            image = padded[draw.top : draw.top + height, draw.left : draw.left + width]
+        if draw.flip:
             image = image[:, ::-1]
         tensor = to_chw_tensor(image)
-        if rng.random() < self.erasing_prob:
-            random_erase(tensor, rng, self.erasing_area, self.erasing_aspect, self.erasing_attempts, self.erasing_fill)
+        if draw.erase_box is not None:
+            top, left, h, w = draw.erase_box
+            if draw.erase_noise is not None:
+                values = torch.from_numpy(draw.erase_noise)
+            else:
+                values = torch.tensor(self.erasing_fill, dtype=torch.uint8).view(-1, 1, 1)
+            tensor[:, top : top + h, left : left + w] = values
         return tensor
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        return self.apply(image, self.draw(rng, *image.shape[:2]))

@@ -24,10 +24,10 @@ from ..config import setup_cfg  # noqa: F401  (re-exported for scripts)
 from ..data import build_dataset, build_test_loader, build_train_loader, epoch_lengths
 from ..evaluation import build_evaluator, flatten_results, inference_on_dataset
 from .. import modeling  # noqa: F401  (registers the built-in components)
-from ..modeling.meta_arch.build import build_model, resolve_device
+from ..modeling.meta_arch.build import build_model
 from ..solver import EpochSchedule, build_lr_scheduler, build_optimizer
 from ..utils import comm
-from ..utils.env import collect_env_info, configure_determinism, seed_all_rng
+from ..utils.env import collect_env_info, configure_determinism, resolve_device, seed_all_rng
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.events import default_writers
 from ..utils.logger import setup_logger

@@ -19,9 +19,8 @@ from ..checkpoint.run_config import weights_in
 from .defaults import DefaultTrainer, default_argument_parser, default_setup, setup_cfg
 from .launch import launch
 from .recipe import recipe_card
-from ..modeling.meta_arch.build import resolve_device
 from ..utils.cli import run_tool
-from ..utils.env import configure_cublas_workspace
+from ..utils.env import configure_cublas_workspace, resolve_device
 from ..utils.errors import ConfigError
 
 logger = logging.getLogger("partreid.train_net")

@@ -22,6 +22,16 @@ def seed_all_rng(seed=None) -> int:
     return seed
 
 
+def resolve_device(cfg) -> torch.device:
+    """MODEL.DEVICE as a torch.device: "auto" is CUDA when available, else the CPU."""
+    name = cfg.MODEL.DEVICE
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"MODEL.DEVICE={name!r} but CUDA is not available; use 'auto' or 'cpu'.")
+    return torch.device(name)
+
+
 # cuBLAS's fixed workspace sizes that make its kernels deterministic (CUDA's documentation of
 # CUBLAS_WORKSPACE_CONFIG); torch refuses a cuBLAS call in deterministic mode without one.
 DETERMINISTIC_CUBLAS_WORKSPACES = (":4096:8", ":16:8")

@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 from fvcore.common.registry import Registry
 
+from ...utils.env import resolve_device
 from ...utils.registry import get_registered
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
@@ -10,15 +11,6 @@ META_ARCH_REGISTRY.__doc__ = """
 Meta-architectures: `cls(cfg)` modules. In training mode `model(batch)` returns a dict of
 weighted loss terms; in eval mode it returns the retrieval features (B, D).
 """
-
-
-def resolve_device(cfg) -> torch.device:
-    name = cfg.MODEL.DEVICE
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"MODEL.DEVICE={name!r} but CUDA is not available; use 'auto' or 'cpu'.")
-    return torch.device(name)
 
 
 def build_model(cfg):
