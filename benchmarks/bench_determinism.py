@@ -8,12 +8,11 @@ project installed):
     python benchmarks/bench_determinism.py --config configs/synthvi_baseline.yaml   # CPU
     # GPU: the same with --depth 50 --size 384 128 --batch 128 --iters 20
 """
-import os
 import sys
 
 from tabulate import tabulate
 
-from bench_train import arm_name, hardware_line, parse_args, replace_section, synthetic_batch, time_training
+from bench_train import arm_name, hardware_line, parse_args, synthetic_batch, time_training, write_sections
 from partreid.config import setup_cfg
 from partreid.data import build_dataset
 from partreid.utils.env import configure_determinism, resolve_device
@@ -51,9 +50,7 @@ def main(argv=None):
             "(tests/engine/test_reproducibility.py); the key makes PyTorch use its deterministic kernels for every op.")
     print(body)
     if not args.no_write:
-        text = open(args.output).read() if os.path.exists(args.output) else "# Benchmarks\n"
-        with open(args.output, "w") as f:
-            f.write(replace_section(text, "Determinism", body))
+        write_sections(args.output, {"Determinism": body})
     return on / off
 
 

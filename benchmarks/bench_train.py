@@ -253,6 +253,16 @@ def replace_section(text, title, body):
     return text.rstrip() + "\n\n" + section
 
 
+def write_sections(path, sections):
+    """Replace (or append) each `## title` of `sections` ({title: body}) in the Markdown file
+    `path`, keeping the others."""
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    for title, body in sections.items():
+        text = replace_section(text, title, body)
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def arm_name(config_file):
     """A config's name in the tables: its file name without the extension."""
     return os.path.splitext(os.path.basename(config_file))[0]
@@ -335,10 +345,7 @@ def main(argv=None):
     ])
     print("\n## Training\n\n" + training + "\n\n## Inference\n\n" + inference)
     if not args.no_write:
-        text = open(args.output).read() if os.path.exists(args.output) else "# Benchmarks\n"
-        text = replace_section(replace_section(text, "Training", training), "Inference", inference)
-        with open(args.output, "w") as f:
-            f.write(text)
+        write_sections(args.output, {"Training": training, "Inference": inference})
         print(f"\nWrote the Training and Inference sections of {args.output}")
 
 

@@ -49,7 +49,7 @@ def test_cpu_mode_runs_every_section(tmp_path, method_config):
     statuses = {name: section["status"] for name, section in sections.items()}
     cuda_only = {"compile", "fp16_scaler"}
     assert statuses == {**{n: "ok" for n in ("environment", "dataset", "loader", "model_only", "end_to_end",
-                                             "deterministic", "evaluation")},
+                                             "end_to_end_device_cache", "deterministic", "evaluation")},
                         **{n: "skipped: needs CUDA" for n in cuda_only}}
     rows = sections["loader"]["details"]["rows"]
     assert [(r["pin_memory"], r["persistent_workers"]) for r in rows] == [(False, False), (False, True),
@@ -60,6 +60,8 @@ def test_cpu_mode_runs_every_section(tmp_path, method_config):
     assert speed["method_over_baseline"] == pytest.approx(
         speed["method"]["ms_per_step"] / speed["baseline"]["ms_per_step"], abs=1e-3)
     assert sections["end_to_end"]["details"]["fraction_of_model_only"] > 0
+    device_cache = sections["end_to_end_device_cache"]["details"]
+    assert device_cache["fraction_of_model_only"] > 0 and device_cache["decode_and_upload_s"] > 0
     assert sections["deterministic"]["details"]["bitwise_equal"] is True
     assert sections["evaluation"]["details"]["fp32"]["images"] == 100
     assert any("PyTorch" in line for line in results["environment"])

@@ -1,5 +1,4 @@
 """Owns the META_ARCH registry and builds the whole model on its device."""
-import torch
 import torch.nn as nn
 from fvcore.common.registry import Registry
 
