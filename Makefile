@@ -22,10 +22,11 @@ test: install
 	$(PYTHON) -m pytest -q
 
 # Everything but the tests marked slow (training runs, tools end to end), for the edit-test loop:
-# under a minute on 2 cores. It does not reinstall (that alone takes about a minute): run
-# `make install` (or `make test`) once first.
+# under a minute on 2 cores, with one pytest-xdist worker per core, each on one thread (two
+# workers' OpenMP threads spinning on the same cores would slow both). It does not reinstall
+# (that alone takes about a minute): run `make install` (or `make test`) once first.
 test-fast:
-	$(PYTHON) -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n auto -m "not slow"
 
 bench: install
 	$(PYTHON) benchmarks/bench_eval.py

@@ -212,6 +212,8 @@ def test_synthvi_generates_with_config_parameters_then_reads_sysu_layout(fake_ge
 
 
 def test_synthvi_fails_when_generation_leaves_another_marker(fake_generator, monkeypatch, cfg):
+    cfg.DATASETS.SYNTHVI.NUM_TRAIN_IDS, cfg.DATASETS.SYNTHVI.NUM_TEST_IDS = 3, 2
+    cfg.DATASETS.SYNTHVI.IMAGES_PER_CAMERA = 1
     generate = synthvi_package.generate_synthvi
     monkeypatch.setattr(synthvi_package, "generate_synthvi",
                         lambda root, **params: generate(root, **dict(params, seed=params["seed"] + 1)))

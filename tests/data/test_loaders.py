@@ -6,6 +6,7 @@ import torch
 from vi_reid_trees import write_image
 
 from partreid.data import INFRARED, VISIBLE, build_dataset, build_test_loader, build_train_loader, iters_per_epoch
+from partreid.data.shutdown import close_loader_iterator
 from partreid.data.transforms import ImageReadError
 from partreid.utils import comm
 
@@ -13,7 +14,12 @@ BATCH_KEYS = ("images", "targets", "camids", "modalities", "indices")
 
 
 def take(loader, count):
-    return list(itertools.islice(iter(loader), count))
+    """The first `count` batches; the iterator is closed at once (left to the garbage collector, an
+    endless loader's workers would be joined whenever a later test happens to trigger it)."""
+    iterator = iter(loader)
+    batches = list(itertools.islice(iterator, count))
+    close_loader_iterator(iterator)
+    return batches
 
 
 def assert_same_batches(a, b):
@@ -124,5 +130,7 @@ def test_corrupt_jpeg_in_the_tree_names_the_file(sysu, cfg):
     with pytest.raises(ImageReadError, match=f"Corrupt image {broken}"):
         list(build_test_loader(cfg, sysu))
     cfg.DATALOADER.NUM_WORKERS = 1
+    iterator = iter(build_test_loader(cfg, sysu))
     with pytest.raises(ImageReadError, match=os.path.basename(broken)):
-        list(build_test_loader(cfg, sysu))
+        list(iterator)
+    close_loader_iterator(iterator)  # the failed iterator's worker, now, not at a later garbage collection
