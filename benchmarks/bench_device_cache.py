@@ -26,7 +26,7 @@ from tabulate import tabulate
 from bench_train import hardware_line, write_sections
 from partreid.config import setup_cfg
 from partreid.data.common import SampleKey
-from partreid.data.device_cache import augment_batch, draw_batch
+from partreid.data.device_cache import augment_batch, draw_batch, erasing_fill_on
 from partreid.data.transforms import TrainAugmentation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +72,7 @@ def main(argv=None):
         return torch.stack([augmentation(host[k.index], np.random.default_rng(k.seed)) for k in keys(round_index)])
 
     drawn = {}
+    erasing_fill = erasing_fill_on(augmentation, cached.device)
 
     def draws(round_index):
         drawn[round_index] = draw_batch(augmentation, keys(round_index), height, width)
@@ -79,7 +80,7 @@ def main(argv=None):
     def device_side(round_index):
         table, noise = drawn[round_index]
         return augment_batch(cached, torch.from_numpy(table), torch.from_numpy(noise), augmentation.padding,
-                             augmentation.padding_fill, augmentation.erasing_fill)
+                             augmentation.padding_fill, erasing_fill)
 
     draws(0)
     if not torch.equal(cpu_path(0), device_side(0)):

@@ -11,7 +11,6 @@ Memory: N x H x W x 3 bytes on the device, e.g. SYSU-MM01's 34,167 training imag
 visible, 11,909 infrared) at 384x128 take 5.04 GB (4.69 GiB); the CPU loader stays the reference
 path and the default.
 """
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Optional, Sequence
 
@@ -20,8 +19,6 @@ import torch
 
 from .datasets.base import ReidItem
 from .transforms import TrainAugmentation
-
-logger = logging.getLogger(__name__)
 
 # Columns of the per-batch parameter table drawn on the host (one row per sample).
 _INDEX, _TOP, _LEFT, _FLIP, _BOX_TOP, _BOX_LEFT, _BOX_H, _BOX_W = range(8)
@@ -43,11 +40,20 @@ def draw_batch(augmentation: TrainAugmentation, keys: Sequence, height: int, wid
     return table, (np.concatenate(noise) if noise else np.zeros(0, dtype=np.uint8))
 
 
+def erasing_fill_on(augmentation: TrainAugmentation, device) -> Optional[torch.Tensor]:
+    """The augmentation's constant erasing fill as a (3,) uint8 tensor on `device` (None for noise),
+    made once: building it from Python values at every batch would wait for the device."""
+    if augmentation.erasing_fill is None:
+        return None
+    return torch.tensor(augmentation.erasing_fill, dtype=torch.uint8).to(device)
+
+
 def augment_batch(images: torch.Tensor, table: torch.Tensor, noise: torch.Tensor, padding: int,
-                  padding_fill: int, erasing_fill: Optional[Sequence[int]]) -> torch.Tensor:
+                  padding_fill: int, erasing_fill: Optional[torch.Tensor]) -> torch.Tensor:
     """Apply `draw_batch`'s draws to the cached (N, H, W, 3) uint8 `images`: the (B, 3, H, W)
     uint8 batch that `TrainAugmentation.apply` gives sample by sample. Runs on the device of
-    `images` with no host synchronisation; `table` and `noise` must be on that device.
+    `images` with no host synchronisation; `table`, `noise` and `erasing_fill` (see
+    `erasing_fill_on`) must be on that device.
 
     Pad and crop are one gather: output pixel (y, x) reads source (y + top - padding,
     x + left - padding), or `padding_fill` where that falls outside the image; flipping after the
@@ -66,7 +72,7 @@ def augment_batch(images: torch.Tensor, table: torch.Tensor, noise: torch.Tensor
     gathered = images[table[:, _INDEX, None, None], src_rows.clamp(0, height - 1)[:, :, None],
                       src_cols.clamp(0, width - 1)[:, None, :]]  # (B, H, W, 3)
     if padding:
-        gathered = torch.where(inside[..., None], gathered, gathered.new_tensor(padding_fill))
+        gathered = torch.where(inside[..., None], gathered, padding_fill)
     batch = gathered.permute(0, 3, 1, 2).contiguous()
 
     box_top, box_left = table[:, _BOX_TOP, None], table[:, _BOX_LEFT, None]
@@ -75,8 +81,7 @@ def augment_batch(images: torch.Tensor, table: torch.Tensor, noise: torch.Tensor
     erased = (in_rows[:, :, None] & in_cols[:, None, :])[:, None].expand_as(batch)
     if erasing_fill is None:
         return batch.masked_scatter_(erased, noise)
-    return torch.where(erased, torch.tensor(list(erasing_fill), dtype=torch.uint8, device=device).view(1, 3, 1, 1),
-                       batch)
+    return torch.where(erased, erasing_fill.view(1, 3, 1, 1), batch)
 
 
 class DeviceTrainLoader:
@@ -93,6 +98,7 @@ class DeviceTrainLoader:
         self.batch_sampler = batch_sampler
         self.augmentation = augmentation
         device = images.device
+        self.erasing_fill = erasing_fill_on(augmentation, device)
         self.labels = {
             name: torch.tensor([getattr(item, field) for item in items], dtype=torch.int64, device=device)
             for name, field in (("targets", "pid"), ("camids", "camid"), ("modalities", "modality"))
@@ -140,7 +146,7 @@ class DeviceBatchIterator:
         table, noise = (t.to(device, non_blocking=True) for t in drawn)
         augmentation = loader.augmentation
         images = augment_batch(loader.images, table, noise, augmentation.padding, augmentation.padding_fill,
-                               augmentation.erasing_fill)
+                               loader.erasing_fill)
         indices = table[:, _INDEX]
         batch = {"images": images, **{name: values[indices] for name, values in loader.labels.items()}}
         batch["indices"] = indices
