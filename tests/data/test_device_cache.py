@@ -1,10 +1,10 @@
 """DATALOADER.DEVICE_CACHE: the device path run on CPU tensors gives the CPU loader's batches."""
-import itertools
 import os
 
 import numpy as np
 import pytest
 import torch
+from loader_checks import assert_same_batches, take
 
 from partreid.checkpoint import load_checkpoint_file
 from partreid.data import build as data_build
@@ -17,21 +17,6 @@ from partreid.data.transforms import TrainAugmentation
 from partreid.utils.testing import REPO_ROOT, run_train_net, tiny_synthvi_opts
 
 BASELINE_CONFIG = os.path.join(REPO_ROOT, "configs", "synthvi_baseline.yaml")
-BATCH_KEYS = ("images", "targets", "camids", "modalities", "indices")
-
-
-def take(loader, count):
-    iterator = iter(loader)
-    batches = list(itertools.islice(iterator, count))
-    close_loader_iterator(iterator)
-    return batches
-
-
-def assert_same_batches(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        for key in BATCH_KEYS:
-            assert x[key].dtype == y[key].dtype and torch.equal(x[key], y[key]), key
 
 
 @pytest.fixture

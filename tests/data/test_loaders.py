@@ -1,32 +1,14 @@
-import itertools
 import os
 
 import pytest
 import torch
+from loader_checks import BATCH_KEYS, assert_same_batches, take
 from vi_reid_trees import write_image
 
 from partreid.data import INFRARED, VISIBLE, build_dataset, build_test_loader, build_train_loader, iters_per_epoch
 from partreid.data.shutdown import close_loader_iterator
 from partreid.data.transforms import ImageReadError
 from partreid.utils import comm
-
-BATCH_KEYS = ("images", "targets", "camids", "modalities", "indices")
-
-
-def take(loader, count):
-    """The first `count` batches; the iterator is closed at once (left to the garbage collector, an
-    endless loader's workers would be joined whenever a later test happens to trigger it)."""
-    iterator = iter(loader)
-    batches = list(itertools.islice(iterator, count))
-    close_loader_iterator(iterator)
-    return batches
-
-
-def assert_same_batches(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert all(torch.equal(x[key], y[key]) for key in BATCH_KEYS)
-
 
 @pytest.fixture
 def sysu(make_sysu, cfg):
