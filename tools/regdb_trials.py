@@ -5,6 +5,7 @@ over the trials for both search directions.
     python tools/regdb_trials.py --config-file projects/PartMix/configs/regdb_partmix.yaml
     python tools/regdb_trials.py --config-file CFG --resume          # continue an interrupted trial
     python tools/regdb_trials.py --config-file CFG --eval-only       # re-evaluate every trial's model_final.pth
+    python tools/regdb_trials.py --eval-only OUTPUT_DIR out/regdb    # the same, each trial with its own config.yaml
     python tools/regdb_trials.py --config-file CFG --trials 1-3,7 TEST.FLIP_FEATURES True
 
 Trial k trains in OUTPUT_DIR/trial_<k> with DATASETS.REGDB_TRIAL k, in this process and through
@@ -13,7 +14,9 @@ trial_<k>/results.json: a trial folder with that file and model_final.pth is fin
 later run skips it. --resume continues an interrupted trial from its last checkpoint (without
 it, a trial folder holding checkpoints is refused unless --overwrite, as in tools/train_net.py). --eval-only evaluates
 trial_<k>/model_final.pth of every selected trial (or MODEL.WEIGHTS with a "{trial}" placeholder,
-e.g. out/trial_{trial}/model_best.pth) and rewrites its results.json. The summary (per trial,
+e.g. out/trial_{trial}/model_best.pth) and rewrites its results.json; without --config-file it
+builds each trial's model from that trial's config.yaml, the config it was trained with, and
+needs OUTPUT_DIR (the folder of the trial_<k> folders). The summary (per trial,
 and mean and population std over the trials) goes to OUTPUT_DIR/regdb_trials.json and
 regdb_trials.md, and is printed.
 """
@@ -26,6 +29,7 @@ from collections import OrderedDict
 from tabulate import tabulate
 
 from partreid.checkpoint import atomic_write_bytes
+from partreid.checkpoint.run_config import RUN_CONFIG_NAME
 from partreid.data.datasets.regdb import NUM_TRIALS
 from partreid.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
 from partreid.evaluation.evaluator import summarize_trials
@@ -68,9 +72,9 @@ def argument_parser():
     return parser
 
 
-def check_config(cfg, args) -> None:
+def check_config(cfg, config_file: str, args) -> None:
     if (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST) != ("RegDB", "RegDB"):
-        raise ConfigError(f"tools/regdb_trials.py needs DATASETS.TRAIN and DATASETS.TEST RegDB; {args.config_file} "
+        raise ConfigError(f"tools/regdb_trials.py needs DATASETS.TRAIN and DATASETS.TEST RegDB; {config_file} "
                          f"gives {cfg.DATASETS.TRAIN!r} and {cfg.DATASETS.TEST!r}")
     if "DATASETS.REGDB_TRIAL" in args.opts[0::2]:
         raise ConfigError("DATASETS.REGDB_TRIAL is set per trial by tools/regdb_trials.py: choose trials with --trials")
@@ -82,9 +86,26 @@ def check_config(cfg, args) -> None:
         )
 
 
+def trial_config_file(args, trial_dir: str) -> str:
+    """--config-file, or (--eval-only without it) the trial's own config.yaml."""
+    if args.config_file:
+        return args.config_file
+    path = os.path.join(trial_dir, RUN_CONFIG_NAME)
+    if not os.path.isfile(path):
+        raise ConfigError(f"--eval-only without --config-file reads each trial's {RUN_CONFIG_NAME}, and {path} does not "
+                          "exist: train that trial first, choose others with --trials, or give --config-file")
+    return path
+
+
+def base_config(args, trial_dir: str, *extra_opts):
+    """The config a trial starts from. A trial's config.yaml records in MODEL.WEIGHTS what its
+    training started from, not what to evaluate: that is cleared unless the overrides give it."""
+    opts = [*args.opts, *extra_opts] if args.config_file else ["MODEL.WEIGHTS", "", *args.opts, *extra_opts]
+    return setup_cfg(trial_config_file(args, trial_dir), opts, freeze=False)
+
+
 def trial_config(args, trial: int, trial_dir: str):
-    cfg = setup_cfg(args.config_file, [*args.opts, "DATASETS.REGDB_TRIAL", str(trial), "OUTPUT_DIR", trial_dir],
-                    freeze=False)
+    cfg = base_config(args, trial_dir, "DATASETS.REGDB_TRIAL", str(trial), "OUTPUT_DIR", trial_dir)
     if TRIAL_PLACEHOLDER in cfg.MODEL.WEIGHTS:
         cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS.replace(TRIAL_PLACEHOLDER, str(trial))
     elif args.eval_only:
@@ -151,13 +172,28 @@ def summary_table(summary) -> str:
     return title + "\n\n" + tabulate(rows, headers=headers, tablefmt="pipe", floatfmt=".2f") + "\n"
 
 
+def output_dir_of(args) -> str:
+    """OUTPUT_DIR: from --config-file and the overrides, or (--eval-only without --config-file) the
+    overrides alone."""
+    if args.config_file:
+        return setup_cfg(args.config_file, args.opts, freeze=False).OUTPUT_DIR
+    if not args.eval_only:
+        raise ConfigError("tools/regdb_trials.py needs --config-file to train (the RegDB config every trial trains "
+                          "with); --eval-only may take each trial's config.yaml instead")
+    values = [args.opts[i + 1] for i in range(0, len(args.opts) - 1, 2) if args.opts[i] == "OUTPUT_DIR"]
+    if not values:
+        raise ConfigError("--eval-only without --config-file needs OUTPUT_DIR, the folder that holds the trial_<k> "
+                          "folders (e.g. OUTPUT_DIR output/partmix/regdb_partmix)")
+    return values[-1]
+
+
 def main(args):
-    if not args.config_file:
-        raise ConfigError("tools/regdb_trials.py needs --config-file (the RegDB config every trial trains with)")
-    base = setup_cfg(args.config_file, args.opts, freeze=False)
-    check_config(base, args)
-    output_dir = base.OUTPUT_DIR
+    output_dir = output_dir_of(args)
     trial_dirs = {t: os.path.join(output_dir, f"trial_{t}") for t in args.trials}
+    for trial_dir in trial_dirs.values():  # every trial's own config when those are the ones used
+        check_config(base_config(args, trial_dir), trial_config_file(args, trial_dir), args)
+        if args.config_file:
+            break
     if args.eval_only:
         missing = [w for w in (trial_config(args, t, d).MODEL.WEIGHTS for t, d in trial_dirs.items())
                    if not os.path.isfile(w)]
@@ -184,7 +220,7 @@ def main(args):
     setup_logger(output_dir, distributed_rank=comm.get_rank())
     if not comm.is_main_process():
         return None
-    summary = summarize(per_trial, args.config_file)
+    summary = summarize(per_trial, args.config_file or f"each trial's {RUN_CONFIG_NAME}")
     table = summary_table(summary)
     write_json(os.path.join(output_dir, f"{SUMMARY_NAME}.json"), summary)
     atomic_write_bytes(os.path.join(output_dir, f"{SUMMARY_NAME}.md"), lambda f: f.write(table.encode()))

@@ -121,6 +121,15 @@ def test_eval_only_reevaluates_the_final_weights(trained):
         tool.cli(["--config-file", CONFIG, "--eval-only", *opts, "MODEL.WEIGHTS", "w.pth"])
     with pytest.raises(FileNotFoundError, match="trial_3/model_final.pth"):
         tool.cli(["--config-file", CONFIG, "--eval-only", "--trials", "2-3", *opts])
+    # without --config-file, each trial is built from its own config.yaml: the folder is all it needs
+    out = str(root / "out")
+    from_records = tool.cli(["--eval-only", "--trials", "1-2", "OUTPUT_DIR", out])
+    for trial in ("1", "2"):
+        for direction, metrics in summary["per_trial"][trial].items():
+            assert from_records["per_trial"][trial][direction] == pytest.approx(metrics)
+    assert from_records["config_file"] == "each trial's config.yaml"
+    with pytest.raises(ValueError, match="trial_3/config.yaml does not exist"):
+        tool.cli(["--eval-only", "--trials", "2-3", "OUTPUT_DIR", out])
 
 
 @pytest.mark.slow
@@ -146,3 +155,7 @@ def test_bad_requests_are_named():
         tool.cli(["--config-file", CONFIG, "DATASETS.REGDB_TRIAL", "3"])
     with pytest.raises(ValueError, match="needs DATASETS.TRAIN and DATASETS.TEST RegDB"):
         tool.cli(["--config-file", os.path.join(REPO_ROOT, "configs", "sysu_mm01_baseline.yaml")])
+    with pytest.raises(ValueError, match="needs --config-file to train"):
+        tool.cli(["--trials", "1"])
+    with pytest.raises(ValueError, match="--eval-only without --config-file needs OUTPUT_DIR"):
+        tool.cli(["--eval-only"])
