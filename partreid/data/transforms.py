@@ -112,27 +112,6 @@ def draw_erase_noise(rng: np.random.Generator, box: Tuple[int, int, int, int], c
     return rng.integers(0, 256, size=(channels, box[2], box[3]), dtype=np.uint8)
 
 
-def random_erase(
-    image: torch.Tensor,
-    rng: np.random.Generator,
-    area_range: Tuple[float, float],
-    aspect_range: Tuple[float, float],
-    attempts: int = 100,
-    fill: Optional[Sequence[int]] = None,
-) -> torch.Tensor:
-    """Random erasing in place on a uint8 (3, H, W) tensor: the rectangle of `draw_erase_box`
-    is filled with uniform random values, or with the per-channel value `fill` when given."""
-    box = draw_erase_box(rng, image.shape[1], image.shape[2], area_range, aspect_range, attempts)
-    if box is not None:
-        top, left, h, w = box
-        if fill is None:
-            values = torch.from_numpy(draw_erase_noise(rng, box, image.shape[0]))
-        else:
-            values = torch.tensor(list(fill), dtype=torch.uint8).view(-1, 1, 1)
-        image[:, top : top + h, left : left + w] = values
-    return image
-
-
 class AugmentationDraw(NamedTuple):
     """Every random choice of one sample's TrainAugmentation, in the order they are drawn: the
     crop's offset into the padded image (0..2*padding), the flip, the erased rectangle (top,

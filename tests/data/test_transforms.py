@@ -7,7 +7,7 @@ import torch
 
 from partreid.data import ReidImageDataset, ReidItem, collate_batch
 from partreid.data.common import SampleKey
-from partreid.data.transforms import ImageReadError, TrainAugmentation, random_erase, read_image, resize
+from partreid.data.transforms import ImageReadError, TrainAugmentation, read_image, resize
 
 
 @pytest.fixture
@@ -82,8 +82,8 @@ def test_train_augmentation_crop_and_flip():
 
 
 def test_random_erase_fills_one_rectangle_within_area_bounds():
-    image = torch.zeros(3, 40, 20, dtype=torch.uint8)
-    random_erase(image, np.random.default_rng(3), (0.1, 0.2), (0.3, 1 / 0.3))
+    erase = TrainAugmentation(padding=0, flip_prob=0.0, erasing_prob=1.0, erasing_area=(0.1, 0.2))
+    image = erase(np.zeros((40, 20, 3), dtype=np.uint8), np.random.default_rng(3))
     changed = (image != 0).any(0)
     rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
     height, width = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
