@@ -217,6 +217,19 @@ def compiled_training_graphs(cfg, iterations: int = 6) -> tuple:
     return counters["stats"]["unique_graphs"], accuracies
 
 
+def assert_configs_start_as_shipped(config_dir) -> None:
+    """Every config of `config_dir` but its Base-*.yaml: one on a real dataset names torchvision's
+    ImageNet ResNet-50 and refuses random init; one on SynthVI trains from scratch on purpose."""
+    from ..config import setup_cfg
+
+    names = sorted(n for n in os.listdir(config_dir) if n.endswith(".yaml") and not n.startswith("Base-"))
+    assert names, f"no config in {config_dir}"
+    for name in names:
+        cfg = setup_cfg(os.path.join(config_dir, name), freeze=False)
+        expected = ("", True) if cfg.DATASETS.TRAIN == "SynthVI" else ("torchvision://resnet50", False)
+        assert (cfg.MODEL.BACKBONE.PRETRAIN_PATH, cfg.MODEL.BACKBONE.ALLOW_RANDOM_INIT) == expected, name
+
+
 def assert_same(a, b, where="value"):
     """Equal tensors (bit for bit), numbers, strings, containers and dataclasses; other objects
     (modules, generators) of the same type, compared elsewhere."""
@@ -249,6 +262,16 @@ def assert_same_module(a, b):
     assert [(k, v.shape) for k, v in sa.items()] == [(k, v.shape) for k, v in sb.items()]
     assert_same(sa, sb, f"{type(a).__name__}.state_dict()")
     assert_same_attributes(a, b)
+
+
+def assert_loss_built_both_ways_alike(cls, cfg, kwargs: dict, outputs: dict, batch: dict) -> None:
+    """A registered loss built from `cfg` and from `kwargs` has the same attributes and gives the
+    same, non-empty terms on one training step's `outputs` and `batch`."""
+    from_cfg, from_arguments = cls(cfg), cls(**kwargs)
+    assert_same_attributes(from_cfg, from_arguments)
+    terms = from_cfg(outputs, batch)
+    assert terms, f"{cls.__name__} returned no term on a training step"
+    assert_same(terms, from_arguments(outputs, batch), f"{cls.__name__} terms")
 
 
 def seeded(build):

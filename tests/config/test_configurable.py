@@ -36,6 +36,7 @@ from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
 from partreid.modeling.mixers import MIXER_REGISTRY, CutMix, ManifoldMixUp, MixUp, NoMix
 from partreid.modeling.part_heads import PART_HEAD_REGISTRY, PartDetector, Stripes
 from partreid.utils.testing import (
+    assert_loss_built_both_ways_alike,
     assert_same,
     assert_same_attributes,
     assert_same_module,
@@ -186,11 +187,7 @@ def test_part_heads(cls, kwargs):
 def test_losses(name, trained_model):
     _, outputs, batch = trained_model
     cls, kwargs = LOSSES[name]
-    from_cfg, from_arguments = cls(make_config()), cls(**kwargs)
-    assert_same_attributes(from_cfg, from_arguments)
-    terms = from_cfg(outputs, batch)
-    assert terms, f"{name} returned no term on a training step"
-    assert_same(terms, from_arguments(outputs, batch))
+    assert_loss_built_both_ways_alike(cls, make_config(), kwargs, outputs, batch)
 
 
 @pytest.mark.parametrize("name", sorted(MIXERS))

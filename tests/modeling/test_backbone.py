@@ -180,16 +180,10 @@ def test_paper_configs_start_from_imagenet_and_synthvi_from_scratch(tmp_path, mo
     from pathlib import Path
 
     from partreid.config import setup_cfg
+    from partreid.utils.testing import assert_configs_start_as_shipped
 
     repo = Path(__file__).resolve().parents[2]
-    configs = list((repo / "configs").glob("*.yaml"))
-    for path in sorted(p for p in configs if not p.name.startswith("Base-")):
-        cfg = setup_cfg(str(path), freeze=False)
-        bcfg = cfg.MODEL.BACKBONE
-        if cfg.DATASETS.TRAIN == "SynthVI":
-            assert (bcfg.PRETRAIN_PATH, bcfg.ALLOW_RANDOM_INIT) == ("", True), path.name
-        else:
-            assert (bcfg.PRETRAIN_PATH, bcfg.ALLOW_RANDOM_INIT) == ("torchvision://resnet50", False), path.name
+    assert_configs_start_as_shipped(str(repo / "configs"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
     cfg = setup_cfg(str(repo / "configs" / "sysu_mm01_baseline.yaml"), ["MODEL.NUM_CLASSES", "4"])

@@ -13,6 +13,7 @@ from partreid.modeling.meta_arch import META_ARCH_REGISTRY, PartBaseline
 from partreid.modeling.mixers import MIXER_REGISTRY
 from partreid.utils.errors import UserError
 from partreid.utils.testing import (
+    assert_loss_built_both_ways_alike,
     assert_same,
     assert_same_attributes,
     assert_same_module,
@@ -91,11 +92,7 @@ def test_meta_architecture():
 def test_losses(name, partmix_model):
     _, outputs, batch = partmix_model
     cls, kwargs = LOSSES[name]
-    from_cfg, from_arguments = cls(make_config()), cls(**kwargs)
-    assert_same_attributes(from_cfg, from_arguments)
-    terms = from_cfg(outputs, batch)
-    assert terms, f"{name} returned no term on a PartMix training step"
-    assert_same(terms, from_arguments(outputs, batch))
+    assert_loss_built_both_ways_alike(cls, make_config(), kwargs, outputs, batch)
 
 
 def test_mixer(partmix_model):
